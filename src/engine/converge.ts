@@ -1,0 +1,148 @@
+import { errorMessage } from '../errors.js';
+import type { Transport } from '../transport/types.js';
+import { batchScript, newNonce, splitBatch, stderrOf } from './batch.js';
+import type { Emit, Mode, TaskResult } from './events.js';
+import { armDeadman, type Guard } from './guard.js';
+import { dependenciesOf, orderTasks } from './order.js';
+import type { AnyTask, Change } from './task.js';
+
+const PROBE_TIMEOUT_MS = 120_000;
+
+interface Probed {
+  task: AnyTask;
+  state?: unknown;
+  changes: Change[];
+  error?: string;
+  stderr?: string;
+}
+
+/**
+ * Converges (or, in plan/check mode, only compares) one host over an open transport:
+ * one batched probe round trip, apply only what differs, one batched verifying probe.
+ */
+export async function converge(
+  host: string,
+  transport: Transport,
+  tasks: readonly AnyTask[],
+  mode: Mode,
+  emit: Emit,
+  guard?: Guard,
+): Promise<TaskResult[]> {
+  const ordered = orderTasks(tasks);
+  const probed = await probeAll(transport, ordered);
+  const results = new Map<string, TaskResult>();
+  const report = (r: TaskResult) => {
+    results.set(r.task, r);
+    emit({ type: 'task', host, result: r });
+  };
+
+  if (mode !== 'apply') {
+    for (const p of probed) {
+      if (p.error)
+        report({ task: p.task.id, status: 'failed', changes: [], error: p.error, stderr: p.stderr });
+      else report({ task: p.task.id, status: p.changes.length ? 'drift' : 'ok', changes: p.changes });
+    }
+    return [...results.values()];
+  }
+
+  const changedIds = new Set<string>();
+  for (let p of probed) {
+    const deps = dependenciesOf(ordered, p.task.id);
+    const blocked = [...deps].find((d) => ['failed', 'skipped'].includes(results.get(d)?.status ?? ''));
+    if (blocked) {
+      report({ task: p.task.id, status: 'skipped', changes: p.changes, error: `not run: ${blocked} failed` });
+      continue;
+    }
+    // What a dependency just changed (a package installed, a service started) can change this
+    // task's picture: probe it again rather than apply a stale plan.
+    if ([...deps].some((d) => changedIds.has(d))) p = (await probeAll(transport, [p.task]))[0]!;
+    if (p.error) {
+      report({ task: p.task.id, status: 'failed', changes: [], error: p.error, stderr: p.stderr });
+      continue;
+    }
+    if (p.changes.length === 0) {
+      report({ task: p.task.id, status: 'ok', changes: [] });
+      continue;
+    }
+    const failure = await applyTask(transport, p, guard);
+    if (failure) {
+      report({ task: p.task.id, status: 'failed', changes: p.changes, ...failure });
+      continue;
+    }
+    changedIds.add(p.task.id);
+    results.set(p.task.id, { task: p.task.id, status: 'changed', changes: p.changes });
+  }
+
+  // Verify every changed task in one round trip; a task that still differs is not idempotent.
+  const changed = probed.filter((p) => changedIds.has(p.task.id)).map((p) => p.task);
+  const verified = changed.length ? await probeAll(transport, changed) : [];
+  for (const v of verified) {
+    const before = results.get(v.task.id)!;
+    if (v.error) report({ ...before, status: 'failed', error: `verify: ${v.error}`, stderr: v.stderr });
+    else if (v.changes.length > 0)
+      report({
+        ...before,
+        status: 'failed',
+        error: `not idempotent: still differs after apply: ${v.changes.map((c) => c.summary).join('; ')}`,
+      });
+    else report(before);
+  }
+  return ordered.map((t) => results.get(t.id)!);
+}
+
+async function probeAll(transport: Transport, tasks: readonly AnyTask[]): Promise<Probed[]> {
+  const nonce = newNonce();
+  const r = await transport.exec(
+    batchScript(
+      tasks.map((t) => t.probe),
+      nonce,
+    ),
+    { timeoutMs: PROBE_TIMEOUT_MS },
+  );
+  let outputs: ReturnType<typeof splitBatch>;
+  try {
+    outputs = splitBatch(r.stdout, tasks.length, nonce);
+  } catch (e) {
+    return tasks.map((task) => ({
+      task,
+      changes: [],
+      error: `probe round failed: ${errorMessage(e)}`,
+      stderr: tail(r.stderr),
+    }));
+  }
+  return tasks.map((task, i) => {
+    const o = outputs[i]!;
+    const stderr = tail(stderrOf(r.stderr, i, nonce));
+    if (o.code !== 0) return { task, changes: [], error: `probe exited ${o.code}`, stderr };
+    try {
+      const state = task.parse(o.stdout);
+      return { task, state, changes: task.diff(state) };
+    } catch (e) {
+      return { task, changes: [], error: `could not read probe output: ${errorMessage(e)}`, stderr };
+    }
+  });
+}
+
+async function applyTask(
+  transport: Transport,
+  p: Probed,
+  guard: Guard | undefined,
+): Promise<{ error: string; stderr?: string } | undefined> {
+  const deadman =
+    p.task.rollback && guard
+      ? await armDeadman(transport, guard, p.task.id, p.task.rollback(p.state))
+      : undefined;
+  for (const step of p.task.apply(p.state, p.changes)) {
+    const r = await transport.exec(step.script, { stdin: step.stdin, timeoutMs: step.timeoutMs });
+    if (r.code !== 0) {
+      await deadman?.fire();
+      return { error: `step exited ${r.code}`, stderr: tail(r.stderr || r.stdout) };
+    }
+  }
+  if (deadman) return deadman.confirm();
+  return undefined;
+}
+
+export function tail(text: string, lines = 8): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}

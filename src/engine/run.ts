@@ -1,0 +1,94 @@
+import { errorMessage, InfraError, isInfraError, UnreachableError } from '../errors.js';
+import type { Redactor } from '../secrets.js';
+import type { Transport } from '../transport/types.js';
+import { converge } from './converge.js';
+import {
+  countStatuses,
+  type Emit,
+  type EngineEvent,
+  type HostResult,
+  hostStatusOf,
+  type Mode,
+} from './events.js';
+import type { Guard } from './guard.js';
+import { acquireLock } from './lock.js';
+import type { AnyTask } from './task.js';
+
+export interface Connected {
+  transport: Transport;
+  /** Which path answered: "tailnet 100.77.0.10" or "public 10.77.0.10". */
+  via: string;
+  hostKeyRecorded?: string;
+}
+
+export interface FleetOptions {
+  hosts: string[];
+  mode: Mode;
+  /** The tasks for a host; may throw an InfraError to refuse (e.g. a Postgres major change). */
+  plan(host: string): AnyTask[];
+  connect(host: string): Promise<Connected>;
+  guard?(host: string, connected: Connected): Guard | undefined;
+  /** Who we are, written into the host lock so a second run can name us. */
+  lockOwner?: string;
+  emit: Emit;
+  redactor: Redactor;
+  concurrency?: number;
+}
+
+/** Runs every host in parallel (bounded); one host failing never stops or alters another. */
+export async function runFleet(o: FleetOptions): Promise<HostResult[]> {
+  const emit: Emit = (e: EngineEvent) => o.emit(o.redactor.redactValue(e));
+  const queue = [...o.hosts];
+  const results = new Map<string, HostResult>();
+  const worker = async () => {
+    for (let host = queue.shift(); host; host = queue.shift())
+      results.set(host, await runHost(host, o, emit));
+  };
+  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 16, o.hosts.length) }, worker));
+  return o.hosts.map((h) => results.get(h)!);
+}
+
+async function runHost(host: string, o: FleetOptions, emit: Emit): Promise<HostResult> {
+  const started = Date.now();
+  emit({ type: 'host-start', host });
+  let connected: Connected | undefined;
+  const done = (partial: Omit<HostResult, 'host' | 'durationMs' | 'stats'>): HostResult => {
+    const result: HostResult = {
+      host,
+      durationMs: Date.now() - started,
+      stats: connected ? { ...connected.transport.stats } : { connections: 0, execs: 0 },
+      ...partial,
+    };
+    emit({ type: 'host-done', result });
+    return result;
+  };
+  let release: (() => Promise<void>) | undefined;
+  try {
+    const tasks = o.plan(host);
+    connected = await o.connect(host);
+    emit({ type: 'host-connected', host, via: connected.via, hostKeyRecorded: connected.hostKeyRecorded });
+    if (o.mode === 'apply') release = await acquireLock(connected.transport, host, o.lockOwner ?? 'infra');
+    const tasksResults = await converge(
+      host,
+      connected.transport,
+      tasks,
+      o.mode,
+      emit,
+      o.guard?.(host, connected),
+    );
+    return done({ status: hostStatusOf(tasksResults), tasks: tasksResults });
+  } catch (e) {
+    if (!isInfraError(e)) emit({ type: 'note', host, message: `bug: ${(e as Error)?.stack ?? String(e)}` });
+    return done({
+      status: e instanceof UnreachableError ? 'unreachable' : 'failed',
+      tasks: [],
+      error: errorMessage(e),
+      hint: e instanceof InfraError ? e.hint : undefined,
+    });
+  } finally {
+    await release?.().catch(() => {});
+    await connected?.transport.close().catch(() => {});
+  }
+}
+
+export { countStatuses };

@@ -1,0 +1,46 @@
+/** One difference between a host and the inventory, with how it reads to a human and to a machine. */
+export interface Change {
+  /** One line: "install ufw", "remove rule allow 8080/tcp (not in the inventory)". */
+  summary: string;
+  /** Stable class for `check --json`: package-missing, rule-extra, content, … */
+  kind: string;
+  expected?: unknown;
+  actual?: unknown;
+  /** Unified diff, for files. */
+  diff?: string;
+}
+
+/** A command of an apply: a script for remote sh, its stdin (secrets, file contents). */
+export interface Step {
+  script: string;
+  stdin?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * A resource on a host. A task never connects and never prints: the engine batches every probe of
+ * a host into one round trip, feeds each its own output, and runs apply steps only for what differs.
+ */
+export interface Task<S = unknown> {
+  /** Unique on the host, named by its noun: "packages", "file:/etc/ssh/sshd_config.d/00-infra.conf". */
+  id: string;
+  /** Tasks that must be converged first; when one of them changed, this task is probed again before apply. */
+  after?: string[];
+  /** Read-only shell snippet that prints the current state. */
+  probe: string;
+  /** Pure: probe stdout in, state out. */
+  parse(stdout: string): S;
+  /** Pure: state in, changes out; [] means in sync. */
+  diff(state: S): Change[];
+  /** The steps that make the changes; the engine probes again afterwards to verify. */
+  apply(state: S, changes: Change[]): Step[];
+  /**
+   * For changes that can cut the operator's SSH path (firewall, sshd, Tailscale SSH): the script
+   * that restores the probed state. The engine arms it as a dead-man switch before applying.
+   */
+  rollback?(state: S): string;
+}
+
+/** Erases the state type so tasks of different resources fit in one list. */
+// biome-ignore lint/suspicious/noExplicitAny: heterogeneous task lists need an erased state type
+export type AnyTask = Task<any>;

@@ -1,0 +1,111 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { InventoryError } from '../errors.js';
+import { Secret } from '../secrets.js';
+import { parseEnvFile } from './env-file.js';
+import { overlayLab } from './lab-overlay.js';
+import { formatProblem, type Locate, type Path, type Problem, parseInventoryText } from './parse.js';
+import { SECRET_REF } from './schema.js';
+import type { Inventory } from './types.js';
+
+export interface LoadOptions {
+  /** Commands that may need a secret (apply, bootstrap) fail early when one is missing. */
+  requireSecrets: boolean;
+  /** Run against the local lab: connection details, upstreams and secrets come from it. */
+  lab?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function defaultInventoryPath(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.INFRA_INVENTORY ?? 'inventory.yaml');
+}
+
+/** Reads, validates and resolves an inventory; throws InventoryError listing every problem. */
+export function loadInventory(file: string, opts: LoadOptions): Inventory {
+  const shown = path.relative(process.cwd(), file) || file;
+  if (!existsSync(file))
+    throw new InventoryError([`${shown}: no such file (use -i FILE or INFRA_INVENTORY)`]);
+  const parsed = parseInventoryText(readFileSync(file, 'utf8'));
+  if (!parsed.ok) throw new InventoryError(parsed.problems.map((p) => formatProblem(shown, p)));
+  const { doc, locate } = parsed;
+  const dir = path.dirname(path.resolve(file));
+  const stateDir = path.join(dir, '.infra');
+
+  const envFile = path.join(dir, '.env');
+  const fileEnv = existsSync(envFile) ? parseEnvFile(readFileSync(envFile, 'utf8')) : {};
+  const env = { ...fileEnv, ...(opts.env ?? process.env) };
+  const problems: Problem[] = [];
+  const secret = (ref: string, at: Path): Secret | undefined => {
+    const name = SECRET_REF.exec(ref)![1]!;
+    const value = env[name];
+    if (value === undefined || value === '') {
+      if (opts.requireSecrets) problems.push(missing(locate, at, name, envFile));
+      return undefined;
+    }
+    if (value.length < 8)
+      problems.push({
+        ...locate(at),
+        path: at.join('.'),
+        message: `${name} is too short to be a secret (8 characters at least)`,
+      });
+    return new Secret(ref, value);
+  };
+
+  const d = doc.defaults;
+  const inv: Inventory = {
+    file: path.resolve(file),
+    dir,
+    stateDir,
+    knownHostsFile: path.join(dir, 'known_hosts'),
+    tailscale: { authKey: undefined, authKeyRef: doc.tailscale.auth_key, ssh: doc.tailscale.ssh },
+    firewall: doc.firewall,
+    docker: doc.docker,
+    upstream: doc.upstream,
+    secrets: [],
+    lab: false,
+    apps: Object.entries(doc.apps).map(([name, a]) => ({
+      name,
+      host: a.host,
+      postgres: a.postgres,
+      backupRetentionDays: a.backup_retention_days ?? 14,
+    })),
+    hosts: Object.entries(doc.hosts).map(([name, h]) => ({
+      name,
+      role: h.role,
+      address: h.address,
+      ssh: {
+        user: h.ssh?.user ?? d.ssh?.user ?? 'root',
+        port: h.ssh?.port ?? d.ssh?.port ?? 22,
+        key: expandHome(h.ssh?.key ?? d.ssh?.key, dir),
+      },
+      timezone: h.timezone ?? d.timezone ?? 'Etc/UTC',
+      packages: [...(d.packages ?? []), ...(h.packages ?? [])],
+      tunnel: h.tunnel && { token: undefined, tokenRef: h.tunnel.token, routes: h.tunnel.routes },
+      publicPorts: h.public_ports ?? [],
+    })),
+  };
+  if (opts.lab) overlayLab(inv, env);
+  inv.tailscale.authKey = secret(inv.tailscale.authKeyRef, ['tailscale', 'auth_key']);
+  for (const h of inv.hosts)
+    if (h.tunnel) h.tunnel.token = secret(h.tunnel.tokenRef, ['hosts', h.name, 'tunnel', 'token']);
+  if (problems.length > 0) throw new InventoryError(problems.map((p) => formatProblem(shown, p)));
+  inv.secrets = [inv.tailscale.authKey, ...inv.hosts.map((h) => h.tunnel?.token)].filter(
+    (s): s is Secret => !!s,
+  );
+  return inv;
+}
+
+function missing(locate: Locate, at: Path, name: string, envFile: string): Problem {
+  return {
+    ...locate(at),
+    path: at.join('.'),
+    message: `secret ${name} is not set (export it, or put ${name}=… in ${path.basename(envFile)} beside the inventory)`,
+  };
+}
+
+function expandHome(p: string | undefined, dir: string): string | undefined {
+  if (!p) return undefined;
+  if (p.startsWith('~/')) return path.join(homedir(), p.slice(2));
+  return path.resolve(dir, p);
+}

@@ -1,0 +1,48 @@
+import type { Secret } from '../secrets.js';
+import type { FirewallRule, InventoryDoc, TunnelRoute } from './schema.js';
+
+export type Role = 'control' | 'apps';
+
+export interface SshSettings {
+  user: string;
+  port: number;
+  /** Private key file; undefined means the ssh-agent (SSH_AUTH_SOCK). */
+  key?: string;
+}
+
+export interface Host {
+  name: string;
+  role: Role;
+  /** The public address: the only path before the host is on the tailnet. */
+  address: string;
+  ssh: SshSettings;
+  timezone: string;
+  packages: string[];
+  tunnel?: { token: Secret | undefined; tokenRef: string; routes: TunnelRoute[] };
+  publicPorts: number[];
+}
+
+export interface App {
+  name: string;
+  host: string;
+  postgres: number;
+  backupRetentionDays: number;
+}
+
+export interface Inventory {
+  file: string;
+  dir: string;
+  /** Where infra keeps what it learned (tailnet addresses, lab state): <dir>/.infra */
+  stateDir: string;
+  knownHostsFile: string;
+  hosts: Host[];
+  apps: App[];
+  tailscale: { authKey: Secret | undefined; authKeyRef: string; ssh: boolean };
+  firewall: { incoming: string; outgoing: string; allow: FirewallRule[] };
+  docker: InventoryDoc['docker'];
+  upstream: InventoryDoc['upstream'];
+  /** Every secret value in play, for the redactor. */
+  secrets: Secret[];
+  /** True when connection details, upstreams and secrets come from the local lab. */
+  lab: boolean;
+}

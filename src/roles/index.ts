@@ -1,0 +1,11 @@
+import type { AnyTask } from '../engine/task.js';
+import { InfraError } from '../errors.js';
+import type { Inventory } from '../inventory/types.js';
+import { baseTasks } from './base.js';
+
+/** Every task a host needs for its role, in no particular order (the engine orders by `after`). */
+export function planHost(inv: Inventory, hostName: string): AnyTask[] {
+  const host = inv.hosts.find((h) => h.name === hostName);
+  if (!host) throw new InfraError(`no host named ${hostName} in ${inv.file}`);
+  return [...baseTasks(host)];
+}

@@ -1,0 +1,59 @@
+import type { Task } from '../engine/task.js';
+import { shCmd, shq } from '../quote.js';
+
+export type PackagesState = Map<string, boolean>;
+
+/** Pure: `dpkg-query -W -f '${Package} ${db:Status-Abbrev}\n'` lines in, installed flags out. */
+export function parseDpkgStatus(stdout: string, wanted: readonly string[]): PackagesState {
+  const state: PackagesState = new Map(wanted.map((p) => [p, false]));
+  for (const line of stdout.split('\n')) {
+    const [name, status] = line.trim().split(/\s+/);
+    if (name && state.has(name.replace(/:.*$/, ''))) state.set(name.replace(/:.*$/, ''), status === 'ii');
+  }
+  return state;
+}
+
+export function missingPackages(state: PackagesState): string[] {
+  return [...state].filter(([, installed]) => !installed).map(([name]) => name);
+}
+
+/** Builds the install command; refreshes the apt index first, since an install means it is needed. */
+export function installPackagesScript(names: readonly string[]): string {
+  return [
+    'export DEBIAN_FRONTEND=noninteractive',
+    'apt-get update -q',
+    `apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold --no-install-recommends ${shCmd(names)}`,
+  ].join(' && ');
+}
+
+/**
+ * Debian packages present (never removed: a package not in the inventory is not ours to judge).
+ * `id` lets several package sets coexist (base, docker, …).
+ */
+export function packagesTask(
+  id: string,
+  names: readonly string[],
+  after: string[] = [],
+): Task<PackagesState> {
+  const wanted = [...new Set(names)].sort();
+  return {
+    id,
+    after,
+    probe: `dpkg-query -W -f '\${Package} \${db:Status-Abbrev}\\n' ${wanted.map(shq).join(' ')} 2>/dev/null; true`,
+    parse: (out) => parseDpkgStatus(out, wanted),
+    diff: (state) => {
+      const missing = missingPackages(state);
+      return missing.length
+        ? [
+            {
+              summary: `install ${missing.join(', ')}`,
+              kind: 'package-missing',
+              expected: missing,
+              actual: null,
+            },
+          ]
+        : [];
+    },
+    apply: (state) => [{ script: installPackagesScript(missingPackages(state)), timeoutMs: 20 * 60_000 }],
+  };
+}
