@@ -74,4 +74,32 @@ inventory
   .addHelpText('after', '\nExamples:\n  infra inventory validate\n  infra -i staging.yaml inventory validate')
   .action(() => run(async () => (await import('./commands/inventory.js')).validate(globals())));
 
+const lab = program
+  .command('lab')
+  .description('disposable local hosts that mirror the inventory (real Debian 13, systemd, sshd, UFW, Docker)');
+lab
+  .command('up')
+  .description('create (or keep) one lab host per inventory host, fresh like a new VPS')
+  .option('--json', 'print the lab state as JSON')
+  .addHelpText('after', '\nExamples:\n  infra lab up\n  infra lab up && infra --lab bootstrap toucan')
+  .action((o: { json?: boolean }) => run(async () => (await import('./commands/lab-entry.js')).labUp(globals(), !!o.json)));
+lab
+  .command('down')
+  .description('remove every container, network and volume the lab created')
+  .option('--images', 'also remove the cached lab images')
+  .addHelpText('after', '\nExamples:\n  infra lab down\n  infra lab down --images')
+  .action((o: { images?: boolean }) => run(async () => (await import('./commands/lab-entry.js')).labDown(globals(), !!o.images)));
+lab
+  .command('status')
+  .description('list lab hosts, their addresses and state')
+  .option('--json', 'SSH address, port, user and key file of each host (for OpenSSH, Ansible, …)')
+  .addHelpText('after', '\nExamples:\n  infra lab status\n  infra lab status --json | jq .hosts')
+  .action((o: { json?: boolean }) => run(async () => (await import('./commands/lab-entry.js')).labStatus(globals(), !!o.json)));
+lab
+  .command('reset')
+  .description('return one lab host to fresh (new container, new host key)')
+  .argument('<host>', 'host name from the inventory')
+  .addHelpText('after', '\nExamples:\n  infra lab reset hornbill')
+  .action((host: string) => run(async () => (await import('./commands/lab-entry.js')).labReset(globals(), host)));
+
 program.parseAsync(process.argv);

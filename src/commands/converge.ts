@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
-import { connectHost } from '../engine/connect.js';
+import { connectHost, readLearned, saveLearned } from '../engine/connect.js';
 import type { Mode } from '../engine/events.js';
+import type { Guard } from '../engine/guard.js';
 import { runFleet } from '../engine/run.js';
 import { InfraError } from '../errors.js';
 import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
@@ -19,6 +20,8 @@ export interface GlobalOptions {
 export interface ConvergeOptions {
   json?: boolean;
   verbose?: boolean;
+  /** Seconds before a guarded change (firewall, sshd, Tailscale SSH) rolls itself back. */
+  guardTimeout?: string;
 }
 
 export function selectHosts(inv: Inventory, names: string[]): string[] {
@@ -54,12 +57,42 @@ export async function converge(
     hosts,
     mode,
     plan: (h) => planHost(inv, h),
-    connect: (h) => connectHost(inv, inv.hosts.find((x) => x.name === h)!),
+    connect: (h) => connectHost(inv, hostOf(inv, h)),
+    guard: (h) => guardFor(inv, h, Number(o.guardTimeout ?? 60)),
     lockOwner: `${userInfo().username}@${hostname()} pid ${process.pid} since ${new Date().toISOString()} (infra ${mode})`,
-    emit: o.json ? () => {} : human.handle,
+    emit: (e) => {
+      if (e.type === 'facts') saveLearned(inv.stateDir, e.host, e.facts);
+      if (!o.json) human.handle(e);
+    },
     redactor: out.redactor,
   });
   if (o.json) out.line(JSON.stringify(jsonReport(mode, results), null, 2));
   else human.recap(results);
   return exitCodeFor(mode, results);
+}
+
+const hostOf = (inv: Inventory, name: string) => inv.hosts.find((x) => x.name === name)!;
+
+/**
+ * The lockout guard proves the path that will remain: the tailnet once the host has an address
+ * there (public SSH is about to close), else the public address. Read at check time, because
+ * Tailscale may have come up earlier in the same run.
+ */
+function guardFor(inv: Inventory, name: string, timeoutSec: number): Guard {
+  const remaining = () => (readLearned(inv.stateDir)[name]?.tailnetAddress ? 'tailnet' : 'public');
+  return {
+    timeoutSec,
+    get pathLabel() {
+      return `the ${remaining()} path`;
+    },
+    async checkNewPath() {
+      const c = await connectHost(inv, hostOf(inv, name), remaining());
+      try {
+        const r = await c.transport.exec('true', { timeoutMs: 15_000 });
+        if (r.code !== 0) throw new Error(`\`true\` exited ${r.code}`);
+      } finally {
+        await c.transport.close();
+      }
+    },
+  };
 }

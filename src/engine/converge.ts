@@ -29,7 +29,15 @@ export async function converge(
   guard?: Guard,
 ): Promise<TaskResult[]> {
   const ordered = orderTasks(tasks);
-  const probed = await probeAll(transport, ordered);
+  const probeAll = async (list: readonly AnyTask[]) => {
+    const result = await probeTasks(transport, list);
+    for (const p of result) {
+      const facts = p.task.learn && p.state !== undefined ? p.task.learn(p.state) : undefined;
+      if (facts && Object.keys(facts).length) emit({ type: 'facts', host, facts });
+    }
+    return result;
+  };
+  const probed = await probeAll(ordered);
   const results = new Map<string, TaskResult>();
   const report = (r: TaskResult) => {
     results.set(r.task, r);
@@ -46,6 +54,7 @@ export async function converge(
   }
 
   const changedIds = new Set<string>();
+  const verified: Probed[] = [];
   for (let p of probed) {
     const deps = dependenciesOf(ordered, p.task.id);
     const blocked = [...deps].find((d) => ['failed', 'skipped'].includes(results.get(d)?.status ?? ''));
@@ -55,7 +64,7 @@ export async function converge(
     }
     // What a dependency just changed (a package installed, a service started) can change this
     // task's picture: probe it again rather than apply a stale plan.
-    if ([...deps].some((d) => changedIds.has(d))) p = (await probeAll(transport, [p.task]))[0]!;
+    if ([...deps].some((d) => changedIds.has(d))) p = (await probeAll([p.task]))[0]!;
     if (p.error) {
       report({ task: p.task.id, status: 'failed', changes: [], error: p.error, stderr: p.stderr });
       continue;
@@ -71,11 +80,13 @@ export async function converge(
     }
     changedIds.add(p.task.id);
     results.set(p.task.id, { task: p.task.id, status: 'changed', changes: p.changes });
+    // Facts (the tailnet address) are needed by later steps of this very run: verify now.
+    if (p.task.learn) verified.push(...(await probeAll([p.task])));
   }
 
-  // Verify every changed task in one round trip; a task that still differs is not idempotent.
-  const changed = probed.filter((p) => changedIds.has(p.task.id)).map((p) => p.task);
-  const verified = changed.length ? await probeAll(transport, changed) : [];
+  // Verify the other changed tasks in one round trip; a task that still differs is not idempotent.
+  const rest = probed.filter((p) => changedIds.has(p.task.id) && !p.task.learn).map((p) => p.task);
+  if (rest.length) verified.push(...(await probeAll(rest)));
   for (const v of verified) {
     const before = results.get(v.task.id)!;
     if (v.error) report({ ...before, status: 'failed', error: `verify: ${v.error}`, stderr: v.stderr });
@@ -90,7 +101,7 @@ export async function converge(
   return ordered.map((t) => results.get(t.id)!);
 }
 
-async function probeAll(transport: Transport, tasks: readonly AnyTask[]): Promise<Probed[]> {
+async function probeTasks(transport: Transport, tasks: readonly AnyTask[]): Promise<Probed[]> {
   const nonce = newNonce();
   const r = await transport.exec(
     batchScript(

@@ -1,4 +1,4 @@
-import type { Change } from './task.js';
+import type { Change, Facts } from './task.js';
 
 export type Mode = 'apply' | 'plan' | 'check';
 export type TaskStatus = 'ok' | 'changed' | 'drift' | 'failed' | 'skipped';
@@ -30,6 +30,7 @@ export type EngineEvent =
   | { type: 'host-connected'; host: string; via: string; hostKeyRecorded?: string }
   | { type: 'task'; host: string; result: TaskResult }
   | { type: 'note'; host: string; message: string }
+  | { type: 'facts'; host: string; facts: Facts }
   | { type: 'host-done'; result: HostResult };
 
 export type Emit = (event: EngineEvent) => void;

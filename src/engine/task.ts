@@ -39,6 +39,12 @@ export interface Task<S = unknown> {
    * that restores the probed state. The engine arms it as a dead-man switch before applying.
    */
   rollback?(state: S): string;
+  /** Facts the operator's side keeps from this task's state (the host's tailnet address). */
+  learn?(state: S): Facts;
+}
+
+export interface Facts {
+  tailnetAddress?: string;
 }
 
 /** Erases the state type so tasks of different resources fit in one list. */

@@ -1,0 +1,29 @@
+import { labStateDir } from '../inventory/lab-overlay.js';
+import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
+import type { GlobalOptions } from './converge.js';
+
+/** The lab mirrors the inventory's hosts (names and roles); it needs no secrets and no --lab. */
+function labContext(g: GlobalOptions) {
+  const inv = loadInventory(g.inventory ?? defaultInventoryPath(), { requireSecrets: false });
+  return { inv, stateDir: labStateDir(inv.dir), specs: inv.hosts.map((h) => ({ name: h.name, role: h.role })) };
+}
+
+export async function labUp(g: GlobalOptions, json: boolean): Promise<number> {
+  const { stateDir, specs } = labContext(g);
+  return (await import('./lab.js')).up(specs, stateDir, json);
+}
+
+export async function labDown(g: GlobalOptions, images: boolean): Promise<number> {
+  return (await import('./lab.js')).down(labContext(g).stateDir, images);
+}
+
+export async function labStatus(g: GlobalOptions, json: boolean): Promise<number> {
+  return (await import('./lab.js')).status(labContext(g).stateDir, json);
+}
+
+export async function labReset(g: GlobalOptions, host: string): Promise<number> {
+  const { inv, stateDir } = labContext(g);
+  const { selectHosts } = await import('./converge.js');
+  selectHosts(inv, [host]);
+  return (await import('./lab.js')).reset(stateDir, host);
+}

@@ -1,0 +1,64 @@
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+
+/**
+ * End-to-end tests drive the real CLI (`node bin/infra.js`, built from src) against the lab.
+ * They work on a copy of the repository's inventory in .infra-e2e/, so commands that edit the
+ * inventory (add-app) never touch the real file; the lab's state lives in .infra-e2e/.infra/lab.
+ */
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const WORK = path.join(REPO, '.infra-e2e');
+export const INVENTORY = path.join(WORK, 'inventory.yaml');
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  all: string;
+}
+
+/** Resets the working inventory to the repository's (the lab and learned state are kept). */
+export function resetInventory(text?: string): void {
+  mkdirSync(WORK, { recursive: true });
+  if (text !== undefined) writeFileSync(INVENTORY, text);
+  else cpSync(path.join(REPO, 'inventory.yaml'), INVENTORY);
+}
+
+export function inventoryText(): string {
+  return readFileSync(INVENTORY, 'utf8');
+}
+
+/** Runs `infra -i <work inventory> …args`; never throws on a non-zero exit. */
+export async function infra(args: string[], opts: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
+  const r = await execa('node', [path.join(REPO, 'bin/infra.js'), '-i', INVENTORY, ...args], {
+    reject: false,
+    all: true,
+    input: opts.input ?? '',
+    env: { NO_COLOR: '1', ...opts.env },
+  });
+  return { code: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr, all: r.all ?? '' };
+}
+
+/** Brings the lab up for the work inventory (idempotent: running hosts are kept). */
+export async function ensureLab(): Promise<void> {
+  if (!existsSync(INVENTORY)) resetInventory();
+  const r = await infra(['lab', 'up']);
+  if (r.code !== 0) throw new Error(`lab up failed:\n${r.all}`);
+}
+
+/**
+ * The test's own eye on a host, beside infra: `docker exec` into the lab container. Used to
+ * inspect results and to inject drift by hand, never to do infra's work for it.
+ */
+export async function onHost(host: string, script: string): Promise<Run> {
+  const r = await execa('docker', ['exec', '-i', `infra-lab-${host}`, 'sh', '-c', script], { reject: false, all: true });
+  return { code: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr, all: r.all ?? '' };
+}
+
+/** Count of changed tasks in a `--json` apply report. */
+export function changedCount(stdout: string): number {
+  const doc = JSON.parse(stdout) as { hosts: { changes: unknown[] }[] };
+  return doc.hosts.reduce((n, h) => n + h.changes.length, 0);
+}
