@@ -1,0 +1,157 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { containerName, hostAddresses, LABEL } from './constants.js';
+import { dockerTry } from './exec.js';
+import { createHost, ensureNetworks, hostState, removeHost, startHost } from './hosts.js';
+import { ensureAptRepo, ensureHostImage, ensureServicesImage, withBuildLock } from './images.js';
+import { LAB_DEFAULT_IMAGES, labEnsureImages } from './registry.js';
+import { ensureServices } from './services.js';
+import { emptyState, ensureLabKey, readLabState, stateFile, writeLabState } from './state.js';
+import { ensureDocker, ensureHostTools, withLock } from './tools.js';
+import type { LabHost, LabHostSpec, LabProgress, LabState } from './types.js';
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,40}$/;
+const lockOf = (stateDir: string) => join(stateDir, 'lab.lock');
+
+function findHost(state: LabState | undefined, name: string): LabHost {
+  const host = state?.hosts.find((h) => h.name === name);
+  if (!host) throw new Error(`no lab host named ${name}${state ? '' : ' (no lab: run lab up)'}`);
+  return host;
+}
+
+/** Brings the lab to match `specs`; hosts that exist and booted are kept (idempotent). */
+export async function labUp(
+  specs: LabHostSpec[],
+  stateDir: string,
+  progress: LabProgress,
+): Promise<LabState> {
+  for (const s of specs)
+    if (!NAME.test(s.name))
+      throw new Error(`lab host name ${JSON.stringify(s.name)} is not a valid hostname`);
+  await ensureHostTools(progress);
+  await ensureDocker(progress);
+  const www = await withBuildLock(progress, async () => {
+    await ensureHostImage(progress);
+    await ensureServicesImage(progress);
+    return ensureAptRepo(progress);
+  });
+  return withLock(lockOf(stateDir), 'the lab', progress, async () => {
+    const state = readLabState(stateDir) ?? emptyState(stateDir);
+    const pubKey = await ensureLabKey(state.keyFile);
+    await ensureNetworks();
+    await ensureServices(www);
+    const pending: Promise<void>[] = [];
+    for (const spec of specs) {
+      let host = state.hosts.find((h) => h.name === spec.name);
+      // A container this state does not know (another lab dir, a crashed run) is never adopted:
+      // its keys and authorisation are unknown, so it is recreated.
+      const known = Boolean(host);
+      if (!host) {
+        const used = new Set(state.hosts.map((h) => h.publicAddress));
+        let i = 0;
+        while (used.has(hostAddresses(i).publicAddress)) i++;
+        host = {
+          name: spec.name,
+          role: spec.role,
+          container: containerName(spec.name),
+          ...hostAddresses(i),
+        } as LabHost;
+        Object.assign(host, { port: 22, user: 'root', keyFile: state.keyFile, state: 'missing' });
+        state.hosts.push(host);
+      }
+      host.role = spec.role;
+      const h = host;
+      pending.push(
+        (async () => {
+          const st = known ? await hostState(h.container) : 'missing';
+          if (st === 'running' || st === 'degraded') h.state = st;
+          else if (st === 'stopped') h.state = await startHost(h);
+          else {
+            progress(`${h.name}: creating (${h.role})`);
+            await createHost(h, pubKey, state.knownHostsFile, progress);
+          }
+        })(),
+      );
+    }
+    const results = await Promise.allSettled(pending);
+    writeLabState(state);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    await labEnsureImages(LAB_DEFAULT_IMAGES, progress);
+    return state;
+  });
+}
+
+/** Removes every container, network and volume labelled infra.lab=1; images only when asked. */
+export async function labDown(
+  stateDir: string,
+  opts: { images: boolean },
+  progress: LabProgress,
+): Promise<void> {
+  await withLock(lockOf(stateDir), 'the lab', progress, async () => {
+    const list = async (kind: string, fmt: string) =>
+      (
+        await dockerTry([
+          kind,
+          'ls',
+          ...(kind === 'container' ? ['-a'] : []),
+          '-q',
+          '--filter',
+          `label=${LABEL}`,
+          '--format',
+          fmt,
+        ])
+      ).stdout
+        .split('\n')
+        .filter(Boolean);
+    const containers = await list('container', '{{.Names}}');
+    if (containers.length) progress(`removing ${containers.length} lab containers`);
+    await Promise.all(containers.map((c) => removeHost(c)));
+    for (const n of await list('network', '{{.Name}}')) await dockerTry(['network', 'rm', n]);
+    const vols = await list('volume', '{{.Name}}');
+    if (vols.length) await dockerTry(['volume', 'rm', '-f', ...vols]);
+    if (opts.images) {
+      const imgs = (
+        await dockerTry(['image', 'ls', '--filter', `label=${LABEL}`, '--format', '{{.Repository}}:{{.Tag}}'])
+      ).stdout
+        .split('\n')
+        .filter((i) => i && !i.includes('<none>'));
+      if (imgs.length) progress(`removing ${imgs.length} lab images`);
+      if (imgs.length) await dockerTry(['image', 'rm', '-f', ...imgs]);
+    }
+    rmSync(stateFile(stateDir), { force: true });
+    rmSync(join(stateDir, 'known_hosts'), { force: true });
+  });
+}
+
+/** The recorded lab with each host's live state; undefined when there is no lab. */
+export async function labStatus(stateDir: string): Promise<LabState | undefined> {
+  const state = readLabState(stateDir);
+  if (!state) return undefined;
+  await Promise.all(state.hosts.map(async (h) => (h.state = await hostState(h.container))));
+  return state;
+}
+
+/** Returns one host to fresh: a new container and inner-engine volume, new host keys. */
+export async function labReset(stateDir: string, name: string, progress: LabProgress): Promise<LabHost> {
+  return withLock(lockOf(stateDir), 'the lab', progress, async () => {
+    const state = readLabState(stateDir);
+    const host = findHost(state, name);
+    const pubKey = await ensureLabKey(state!.keyFile);
+    progress(`${name}: resetting to a fresh host`);
+    await createHost(host, pubKey, state!.knownHostsFile, progress);
+    writeLabState(state!);
+    return host;
+  });
+}
+
+export async function labStopHost(stateDir: string, name: string): Promise<void> {
+  const host = findHost(readLabState(stateDir), name);
+  const r = await dockerTry(['stop', host.container]);
+  if (r.code !== 0) throw new Error(`could not stop ${host.container}: ${r.stderr.trim()}`);
+}
+
+export async function labStartHost(stateDir: string, name: string): Promise<void> {
+  const host = findHost(readLabState(stateDir), name);
+  await startHost(host);
+}

@@ -1,0 +1,30 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { LabState } from '../../src/lab/index.js';
+import { labUp } from '../../src/lab/index.js';
+
+/** One lab for the whole suite: every test file asks for the same hosts, labUp keeps them. */
+export const LAB_DIR = process.env.INFRA_LAB_TEST_DIR ?? join(tmpdir(), 'infra-lab-test');
+export const LAB_HOSTS = [
+  { name: 'toucan', role: 'control' },
+  { name: 'hornbill', role: 'apps' },
+];
+export const LAB_TIMEOUT = 15 * 60_000;
+
+export function bringUpLab(): Promise<LabState> {
+  return labUp(LAB_HOSTS, LAB_DIR, (m) => process.stderr.write(`[lab] ${m}\n`));
+}
+
+/** OpenSSH with the lab key and the lab's pinned known_hosts (no trust on first use). */
+export function ssh(state: LabState, address: string, command: string, input?: string) {
+  return execa(
+    'ssh',
+    [
+      ...['-o', `UserKnownHostsFile=${state.knownHostsFile}`, '-o', 'StrictHostKeyChecking=yes'],
+      ...['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR'],
+      ...['-i', state.keyFile, `root@${address}`, command],
+    ],
+    { reject: false, input },
+  );
+}
