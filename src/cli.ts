@@ -57,6 +57,22 @@ program
   );
 
 program
+  .command('bootstrap')
+  .description('take a host (fresh VPS or converged) to its full role, safely: the first command on a new server')
+  .argument('<host>', 'host name from the inventory')
+  .option('--dry-run', 'show the plan and diffs, change nothing; exit 2 when changes are pending')
+  .option('--json', 'print one JSON document instead of lines')
+  .option('-v, --verbose', 'also list tasks that are already in sync')
+  .option('--guard-timeout <seconds>', 'seconds before a firewall/sshd/Tailscale SSH change rolls itself back', '60')
+  .addHelpText(
+    'after',
+    '\nConnects over the public address until the host is on the tailnet, over the tailnet after.\n\nExamples:\n  infra bootstrap toucan\n  infra --lab bootstrap hornbill --dry-run',
+  )
+  .action((host: string, o: ConvergeOptions & { dryRun?: boolean }) =>
+    run(async () => (await import('./commands/converge.js')).converge(o.dryRun ? 'plan' : 'apply', globals(), [host], o)),
+  );
+
+program
   .command('check')
   .description('read-only drift report: one probe round trip per host, nothing changed')
   .argument('[hosts...]', 'host names from the inventory')
