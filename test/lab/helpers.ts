@@ -28,3 +28,14 @@ export function ssh(state: LabState, address: string, command: string, input?: s
     { reject: false, input },
   );
 }
+
+/**
+ * Tests that change a host (stop, reset, UFW, stand-in installs) use this scratch host, so the
+ * files sharing the lab (toucan, hornbill) never see their hosts altered or vanish.
+ */
+export const SCRATCH = 'kiwi';
+export function bringUpScratch(): Promise<LabState> {
+  return labUp([...LAB_HOSTS, { name: SCRATCH, role: 'scratch' }], LAB_DIR, (m) =>
+    process.stderr.write(`[lab] ${m}\n`),
+  );
+}

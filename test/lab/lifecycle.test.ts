@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LabState } from '../../src/lab/index.js';
 import { labReset, labStartHost, labStatus, labStopHost, labUp } from '../../src/lab/index.js';
-import { LAB_DIR, LAB_HOSTS, LAB_TIMEOUT, ssh } from './helpers.js';
+import { bringUpScratch, LAB_DIR, LAB_TIMEOUT, SCRATCH, ssh } from './helpers.js';
 
 /** iptables rules of THIS machine, without packet counters and timestamps. */
 async function outerRules(): Promise<string> {
@@ -16,22 +16,15 @@ async function outerRules(): Promise<string> {
     .join('\n');
 }
 
-/**
- * Stop, reset and UFW run on a scratch host of their own, so test files sharing the lab
- * (toucan and hornbill) never see a host vanish under them.
- */
-const SCRATCH = 'kiwi';
-const upWithScratch = () => labUp([...LAB_HOSTS, { name: SCRATCH, role: 'scratch' }], LAB_DIR, () => {});
-
 describe('lab lifecycle', () => {
   let lab: LabState;
   beforeAll(async () => {
-    lab = await upWithScratch();
+    lab = await bringUpScratch();
   }, LAB_TIMEOUT);
 
   it('keeps existing hosts on a second labUp (idempotent, fast)', async () => {
     const t0 = Date.now();
-    const again = await upWithScratch();
+    const again = await bringUpScratch();
     expect(Date.now() - t0).toBeLessThan(20_000);
     expect(again.hosts.map((h) => [h.name, h.publicAddress])).toEqual(
       lab.hosts.map((h) => [h.name, h.publicAddress]),
