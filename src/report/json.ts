@@ -21,6 +21,8 @@ export interface JsonReport {
     error?: string;
     findings: JsonFinding[];
     changes: JsonFinding[];
+    /** What the run cost on the wire for this host. */
+    stats: { connections: number; execs: number };
   }[];
   summary: {
     hosts: number;
@@ -60,6 +62,7 @@ export function jsonReport(mode: Mode, results: HostResult[]): JsonReport {
       ...(r.error ? { error: r.error } : {}),
       findings,
       changes,
+      stats: r.stats,
     };
   });
   const count = (s: JsonHostStatus) => hosts.filter((h) => h.status === s).length;
