@@ -2,7 +2,9 @@ import { hostname, userInfo } from 'node:os';
 import { connectHost, readLearned, saveLearned } from '../engine/connect.js';
 import type { Mode } from '../engine/events.js';
 import type { Guard } from '../engine/guard.js';
+import { publicSshCheck } from '../engine/outside.js';
 import { runFleet } from '../engine/run.js';
+import type { AnyTask } from '../engine/task.js';
 import { InfraError } from '../errors.js';
 import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
 import type { Inventory } from '../inventory/types.js';
@@ -38,15 +40,23 @@ export function redactorFor(inv: Inventory): Redactor {
   return r;
 }
 
+/** Commands that converge part of a host (add-app: one app's tasks) narrow the plan. */
+export interface ConvergeScope {
+  plan?: (inv: Inventory, host: string) => AnyTask[];
+  /** Default: apply needs every secret; a plan without secret-using tasks does not. */
+  requireSecrets?: boolean;
+}
+
 /** apply, apply --dry-run and check: the same probes, differing only in whether they change anything. */
 export async function converge(
   mode: Mode,
   g: GlobalOptions,
   hostNames: string[],
   o: ConvergeOptions,
+  scope: ConvergeScope = {},
 ): Promise<number> {
   const inv = loadInventory(g.inventory ?? defaultInventoryPath(), {
-    requireSecrets: mode === 'apply',
+    requireSecrets: scope.requireSecrets ?? mode === 'apply',
     lab: g.lab,
   });
   const hosts = selectHosts(inv, hostNames);
@@ -56,9 +66,10 @@ export async function converge(
   const results = await runFleet({
     hosts,
     mode,
-    plan: (h) => planHost(inv, h),
+    plan: (h) => (scope.plan ?? planHost)(inv, h),
     connect: (h) => connectHost(inv, hostOf(inv, h)),
     guard: (h) => guardFor(inv, h, Number(o.guardTimeout ?? 60)),
+    outside: (h) => publicSshCheck(inv, hostOf(inv, h)),
     lockOwner: `${userInfo().username}@${hostname()} pid ${process.pid} since ${new Date().toISOString()} (infra ${mode})`,
     emit: (e) => {
       if (e.type === 'facts') saveLearned(inv.stateDir, e.host, e.facts);

@@ -9,6 +9,7 @@ import {
   type HostResult,
   hostStatusOf,
   type Mode,
+  type TaskResult,
 } from './events.js';
 import type { Guard } from './guard.js';
 import { acquireLock } from './lock.js';
@@ -28,6 +29,8 @@ export interface FleetOptions {
   plan(host: string): AnyTask[];
   connect(host: string): Promise<Connected>;
   guard?(host: string, connected: Connected): Guard | undefined;
+  /** Checks made from this machine rather than on the host (is public SSH closed?). */
+  outside?(host: string): Promise<TaskResult[]>;
   /** Who we are, written into the host lock so a second run can name us. */
   lockOwner?: string;
   emit: Emit;
@@ -65,6 +68,8 @@ async function runHost(host: string, o: FleetOptions, emit: Emit): Promise<HostR
   let release: (() => Promise<void>) | undefined;
   try {
     const tasks = o.plan(host);
+    // Read-only modes look from outside while the host is probed; apply looks after its changes.
+    const early = o.mode !== 'apply' ? o.outside?.(host) : undefined;
     connected = await o.connect(host);
     emit({ type: 'host-connected', host, via: connected.via, hostKeyRecorded: connected.hostKeyRecorded });
     if (o.mode === 'apply') release = await acquireLock(connected.transport, host, o.lockOwner ?? 'infra');

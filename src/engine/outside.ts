@@ -1,0 +1,34 @@
+import type { Host, Inventory } from '../inventory/types.js';
+import { tcpAnswers } from '../transport/tcp-probe.js';
+import { readLearned } from './connect.js';
+import type { TaskResult } from './events.js';
+
+const PUBLIC_SSH_TIMEOUT_MS = 1500;
+
+/**
+ * What only the outside can see: once a host is on the tailnet, its public SSH port must not
+ * answer (the firewall allows SSH on tailscale0 only). Probed from the operator's machine, the
+ * way an attacker would see it; skipped while the inventory itself opens port 22.
+ */
+export async function publicSshCheck(inv: Inventory, host: Host): Promise<TaskResult[]> {
+  const onTailnet = readLearned(inv.stateDir)[host.name]?.tailnetAddress;
+  const opensSsh = inv.firewall.allow.some((r) => r.port === host.ssh.port && !r.interface);
+  if (!onTailnet || opensSsh) return [];
+  const open = await tcpAnswers(host.address, host.ssh.port, PUBLIC_SSH_TIMEOUT_MS);
+  return [
+    {
+      task: 'public-ssh',
+      status: open ? 'drift' : 'ok',
+      changes: open
+        ? [
+            {
+              summary: `SSH answers on the public address ${host.address}:${host.ssh.port} (expected: tailnet only)`,
+              kind: 'public-ssh-open',
+              expected: 'closed',
+              actual: 'open',
+            },
+          ]
+        : [],
+    },
+  ];
+}
