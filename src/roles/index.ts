@@ -1,11 +1,13 @@
 import type { AnyTask } from '../engine/task.js';
 import { InfraError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
+import { appsTasks } from './apps.js';
 import { baseTasks } from './base.js';
 
 /** Every task a host needs for its role, in no particular order (the engine orders by `after`). */
 export function planHost(inv: Inventory, hostName: string): AnyTask[] {
   const host = inv.hosts.find((h) => h.name === hostName);
   if (!host) throw new InfraError(`no host named ${hostName} in ${inv.file}`);
-  return [...baseTasks(host)];
+  const tasks = [...baseTasks(host)];
+  return [...tasks, ...appsTasks(inv, hostName, tasks)];
 }

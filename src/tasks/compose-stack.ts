@@ -1,0 +1,202 @@
+import { parse } from 'yaml';
+import type { Change, Task } from '../engine/task.js';
+import { shCmd, shq } from '../quote.js';
+import { unifiedDiff } from '../util/unified-diff.js';
+
+/**
+ * A docker compose project kept to a rendered file: uploaded atomically, validated with
+ * `docker compose config` before it replaces the old one, `up -d --wait` only when the file,
+ * an image, the config hash, or a container's state differs. Idempotency limit: an image tag
+ * re-pointed upstream with the same name is not seen (compose hashes the name, not the digest).
+ */
+export interface ComposeStack {
+  project: string;
+  /** Directory of the stack on the host; the file is <dir>/compose.yaml. */
+  dir: string;
+  /** The rendered compose file, from facts the probe read on the host (`vars`). */
+  render(vars: Record<string, string>): string;
+  /** Read-only shell printing `KEY=VALUE` lines that the rendering depends on. */
+  varsProbe?: string;
+  /** Seconds `up --wait` may take before the stack counts as unhealthy. */
+  waitSec?: number;
+}
+
+export interface Container {
+  service: string;
+  state: string;
+  configHash: string;
+  image: string;
+  status: string;
+}
+
+export interface StackState {
+  docker: boolean;
+  /** The compose file on the host, or null when there is none. */
+  file: string | null;
+  /** `config --hash='*'` of the file on the host: service -> hash. */
+  hashes: Record<string, string>;
+  containers: Container[];
+  vars: Record<string, string>;
+}
+
+const SEP = '\t';
+
+export function composeFile(dir: string): string {
+  return `${dir}/compose.yaml`;
+}
+
+export function composeCmd(project: string, dir: string, ...args: string[]): string {
+  return shCmd(['docker', 'compose', '-p', project, '-f', composeFile(dir), ...args]);
+}
+
+export function stackProbe(s: Pick<ComposeStack, 'project' | 'dir' | 'varsProbe'>): string {
+  const f = shq(composeFile(s.dir));
+  const fmt = [
+    '{{.Label "com.docker.compose.service"}}',
+    '{{.State}}',
+    '{{.Label "com.docker.compose.config-hash"}}',
+    '{{.Image}}',
+    '{{.Status}}',
+  ].join(SEP);
+  return [
+    s.varsProbe ? `( ${s.varsProbe} ) | sed 's/^/var /'` : ':',
+    `if [ -f ${f} ]; then printf 'file '; base64 -w0 < ${f}; echo; fi`,
+    'command -v docker >/dev/null 2>&1 || { echo nodocker; exit 0; }',
+    `[ -f ${f} ] && ${composeCmd(s.project, s.dir, 'config', '--hash=*')} 2>/dev/null | sed 's/^/hash /'`,
+    `docker ps -a --filter ${shq(`label=com.docker.compose.project=${s.project}`)} --format ${shq(fmt)} | sed 's/^/ctr /'`,
+    'true',
+  ].join('\n');
+}
+
+export function parseStackProbe(stdout: string): StackState {
+  const st: StackState = { docker: true, file: null, hashes: {}, containers: [], vars: {} };
+  for (const line of stdout.split('\n')) {
+    const [tag, ...rest] = line.split(' ');
+    const body = rest.join(' ');
+    if (tag === 'nodocker') st.docker = false;
+    else if (tag === 'file') st.file = Buffer.from(body.trim(), 'base64').toString('utf8');
+    else if (tag === 'hash') {
+      const [svc, hash] = body.trim().split(/\s+/);
+      if (svc && hash) st.hashes[svc] = hash;
+    } else if (tag === 'var') {
+      const eq = body.indexOf('=');
+      if (eq > 0) st.vars[body.slice(0, eq)] = body.slice(eq + 1).trim();
+    } else if (tag === 'ctr') {
+      const [service = '', state = '', configHash = '', image = '', status = ''] = body.split(SEP);
+      st.containers.push({ service, state, configHash, image, status });
+    }
+  }
+  return st;
+}
+
+/** Pure: the services a rendered file declares, with their image. */
+export function servicesOf(rendered: string): Record<string, string> {
+  const doc = parse(rendered) as { services?: Record<string, { image?: string }> };
+  return Object.fromEntries(Object.entries(doc.services ?? {}).map(([n, s]) => [n, s.image ?? '']));
+}
+
+export function diffStack(s: Pick<ComposeStack, 'project' | 'dir' | 'render'>, st: StackState): Change[] {
+  const want = s.render(st.vars);
+  const path = composeFile(s.dir);
+  const stack = `stack ${s.project}`;
+  if (!st.docker)
+    return [{ summary: `create ${stack} (docker is not installed yet)`, kind: 'stack-missing' }];
+  if (st.file === null && st.containers.length === 0)
+    return [
+      { summary: `create ${stack} (${path})`, kind: 'stack-missing', diff: unifiedDiff('', want, path) },
+    ];
+  const changes: Change[] = [];
+  if (st.file !== want)
+    changes.push({
+      summary: `update ${path}`,
+      kind: 'stack-file',
+      diff: unifiedDiff(st.file ?? '', want, path),
+    });
+  for (const [service, image] of Object.entries(servicesOf(want))) {
+    const c = st.containers.find((x) => x.service === service);
+    const what = `${stack} service ${service}`;
+    if (!c) {
+      changes.push({
+        summary: `create ${what} (no container)`,
+        kind: 'stack-missing',
+        expected: 'running',
+        actual: null,
+      });
+      continue;
+    }
+    if (c.state !== 'running')
+      changes.push({
+        summary: `start ${what} (is ${c.state})`,
+        kind: 'stack-stopped',
+        expected: 'running',
+        actual: c.state,
+      });
+    else if (/\(unhealthy\)/.test(c.status))
+      changes.push({
+        summary: `recreate ${what} (unhealthy)`,
+        kind: 'stack-unhealthy',
+        expected: 'healthy',
+        actual: 'unhealthy',
+      });
+    if (c.image !== image)
+      changes.push({
+        summary: `recreate ${what} with ${image} (runs ${c.image})`,
+        kind: 'stack-image',
+        expected: image,
+        actual: c.image,
+      });
+    else if (st.file === want && st.hashes[service] && st.hashes[service] !== c.configHash)
+      changes.push({
+        summary: `recreate ${what} (its container does not match ${path})`,
+        kind: 'stack-config-hash',
+        expected: st.hashes[service],
+        actual: c.configHash || null,
+      });
+  }
+  return changes;
+}
+
+/** Upload to a temp file beside the target, validate it, rename, then `up --wait`. */
+export function applyStackScript(s: ComposeStack, changes: Change[]): string {
+  const dir = shq(s.dir);
+  const recreate = changes.some((c) => c.kind === 'stack-unhealthy') ? ['--force-recreate'] : [];
+  const wait = String(s.waitSec ?? 180);
+  return [
+    'set -e',
+    `mkdir -p ${dir} && chmod 700 ${dir}`,
+    `tmp=$(mktemp ${shq(`${s.dir}/.compose.XXXXXX`)})`,
+    'trap \'rm -f "$tmp"\' EXIT',
+    'cat > "$tmp"',
+    `docker compose -p ${shq(s.project)} -f "$tmp" config -q`,
+    `chmod 600 "$tmp" && mv -f "$tmp" ${shq(composeFile(s.dir))}`,
+    `if ! ${composeCmd(s.project, s.dir, 'up', '-d', '--remove-orphans', ...recreate, '--wait', '--wait-timeout', wait)}; then`,
+    `  echo "stack ${s.project} is not healthy after ${wait}s; last log lines:" >&2`,
+    `  ${composeCmd(s.project, s.dir, 'logs', '--no-color', '--tail', '15')} >&2 || true`,
+    '  exit 1',
+    'fi',
+  ].join('\n');
+}
+
+export function composeStackTask(
+  s: ComposeStack,
+  id = `stack:${s.project}`,
+  after: string[] = [],
+): Task<StackState> {
+  return {
+    id,
+    after,
+    probe: stackProbe(s),
+    parse: parseStackProbe,
+    diff: (st) => diffStack(s, st),
+    apply: (st, changes) => {
+      const content = s.render(st.vars);
+      return [
+        {
+          script: applyStackScript(s, changes),
+          stdin: content,
+          timeoutMs: ((s.waitSec ?? 180) + 600) * 1000,
+        },
+      ];
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { shCmd, shq } from '../quote.js';
+import { APPS_DIR } from './postgres-app.js';
+
+/** Dumps live beside their checksum: /var/backups/infra/<app>/<app>-<UTC stamp>.dump{,.sha256}. */
+export const BACKUPS_DIR = '/var/backups/infra';
+export const BACKUP_SCRIPT_PATH = '/usr/local/sbin/infra-pg-backup';
+export const backupDir = (app: string) => `${BACKUPS_DIR}/${app}`;
+/** Backups older than this count as stale in `check` (a nightly timer plus slack). */
+export const STALE_AFTER_SEC = 26 * 3600;
+
+/**
+ * The one dump procedure, placed on the host so the nightly timer and `infra backup` run the same
+ * thing: pg_dump in custom format inside the app's container (no TTY), written to a temp name,
+ * checksummed, renamed; then dumps older than the retention are pruned (never the newest).
+ */
+export const BACKUP_SCRIPT = `#!/bin/sh
+# infra-pg-backup APP [RETENTION_DAYS] - installed by infra; prints the path of the new dump.
+set -eu
+app="$1"; keep="\${2:-14}"
+case "$app" in ''|*[!a-z0-9-]*) echo "infra-pg-backup: bad app name" >&2; exit 2;; esac
+stack=${APPS_DIR}/$app
+dir=${BACKUPS_DIR}/$app
+mkdir -p "$dir"; chmod 700 ${BACKUPS_DIR} "$dir"
+name="$app-$(date -u +%Y%m%dT%H%M%SZ).dump"
+tmp="$dir/.$name.partial"
+trap 'rm -f "$tmp"' EXIT
+docker compose -p "$app" -f "$stack/compose.yaml" exec -T db pg_dump -U "$app" -d "$app" -Fc > "$tmp"
+[ -s "$tmp" ] || { echo "infra-pg-backup: empty dump of $app" >&2; exit 1; }
+chmod 600 "$tmp"
+mv -f "$tmp" "$dir/$name"
+(cd "$dir" && sha256sum "$name" > "$name.sha256" && chmod 600 "$name.sha256")
+newest="$name"
+find "$dir" -maxdepth 1 -type f -name "$app-*.dump" -mtime +"$keep" ! -name "$newest" | while read -r old; do
+  rm -f "$old" "$old.sha256"
+done
+echo "$dir/$name"
+`;
+
+export interface BackupEntry {
+  name: string;
+  size: number;
+  /** Unix seconds. */
+  mtime: number;
+  hasChecksum: boolean;
+}
+
+export const BACKUP_NAME = /^([a-z][a-z0-9-]*)-(\d{8}T\d{6}Z)\.dump$/;
+
+/** `ls`-free listing: one `name size mtime checksum?` line per dump, newest first after parsing. */
+export function listBackupsScript(app: string): string {
+  const d = shq(backupDir(app));
+  return `[ -d ${d} ] || exit 0\ncd ${d} && for f in ${shq(app)}-*.dump; do [ -f "$f" ] || continue; c=no; [ -f "$f.sha256" ] && c=yes; printf '%s %s %s %s\\n' "$f" "$(stat -c %s "$f")" "$(stat -c %Y "$f")" "$c"; done`;
+}
+
+export function parseBackupList(app: string, stdout: string): BackupEntry[] {
+  const out: BackupEntry[] = [];
+  for (const line of stdout.split('\n')) {
+    const [name = '', size = '', mtime = '', c = ''] = line.trim().split(' ');
+    const m = BACKUP_NAME.exec(name);
+    if (!m || m[1] !== app) continue;
+    out.push({ name, size: Number(size), mtime: Number(mtime), hasChecksum: c === 'yes' });
+  }
+  return out.sort((a, b) => b.name.localeCompare(a.name));
+}
+
+/** Pure: validates a backup name given by the user (it reaches a path and a command). */
+export function checkBackupName(app: string, name: string): string | undefined {
+  const base = name.includes('/') ? name.slice(name.lastIndexOf('/') + 1) : name;
+  const m = BACKUP_NAME.exec(base);
+  if (!m || m[1] !== app) return undefined;
+  return base;
+}
+
+export function runBackupScript(app: string, retentionDays: number): string {
+  return shCmd([BACKUP_SCRIPT_PATH, app, retentionDays]);
+}
+
+/** Exit 3 means the checksum is missing or wrong: the caller refuses with its own message. */
+export function verifyScript(app: string, name: string): string {
+  return `cd ${shq(backupDir(app))} && [ -f ${shq(name)} ] || exit 4\n[ -f ${shq(`${name}.sha256`)} ] || exit 3\nsha256sum --status -c ${shq(`${name}.sha256`)} || exit 3`;
+}
+
+/** pg_restore into the running database, in one transaction: it applies fully or not at all. */
+export function restoreScript(app: string, name: string): string {
+  return [
+    verifyScript(app, name),
+    `${shCmd(['docker', 'compose', '-p', app, '-f', `${APPS_DIR}/${app}/compose.yaml`, 'exec', '-T', 'db', 'pg_restore', '-U', app, '-d', app, '--clean', '--if-exists', '--no-owner', '--single-transaction', '--exit-on-error'])} < ${shq(`${backupDir(app)}/${name}`)}`,
+  ].join('\n');
+}
+
+/** Pure: `sha256sum` file line -> hex digest. */
+export function parseChecksumLine(line: string): string | undefined {
+  return /^([0-9a-f]{64})\s/.exec(line.trim() + ' ')?.[1];
+}
+
+export function humanSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u ? v.toFixed(1) : v} ${units[u]}`;
+}

@@ -1,0 +1,226 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDocument } from 'yaml';
+import type { Change, Task } from '../engine/task.js';
+import { shq } from '../quote.js';
+import { type ComposeStack, composeCmd, composeStackTask } from './compose-stack.js';
+
+/** Where an app's stack lives on its host: compose.yaml, pg_password (0600), pg-major. */
+export const APPS_DIR = '/srv/infra/apps';
+export const appDir = (app: string) => `${APPS_DIR}/${app}`;
+export const passwordFile = (app: string) => `${appDir(app)}/pg_password`;
+export const majorFile = (app: string) => `${appDir(app)}/pg-major`;
+export const volumeName = (app: string, major: number) => `${app}-pg${major}`;
+export const imageOf = (major: number) => `postgres:${major}`;
+/** 18+ images keep PGDATA under /var/lib/postgresql/18/docker and want the volume one level up. */
+export const dataMount = (major: number) =>
+  major >= 18 ? '/var/lib/postgresql' : '/var/lib/postgresql/data';
+
+const TEMPLATE = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../templates/postgres-app.compose.yaml',
+);
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/**
+ * Pure: the app's port on the host's tailnet address. Stable for an app whatever else is added
+ * or removed (a hash of its name), moved on only by a collision with an app sorted before it.
+ */
+export function pgPort(app: string, appsOnHost: readonly string[]): number {
+  const base = (name: string) => {
+    let h = 0x811c9dc5;
+    for (const ch of Buffer.from(name)) h = Math.imul(h ^ ch, 0x01000193) >>> 0;
+    return h % 1000;
+  };
+  const taken = new Set<number>();
+  for (const name of [...new Set([...appsOnHost, app])].sort()) {
+    let p = base(name);
+    while (taken.has(p)) p = (p + 1) % 1000;
+    if (name === app) return 15400 + p;
+    taken.add(p);
+  }
+  throw new Error('unreachable');
+}
+
+export interface PgApp {
+  name: string;
+  major: number;
+  port: number;
+}
+
+/** Pure: the template with this app's values set as nodes; no user value is spliced into YAML text. */
+export function renderPostgresCompose(
+  app: PgApp,
+  tailnet?: string,
+  template = readFileSync(TEMPLATE, 'utf8'),
+): string {
+  const doc = parseDocument(template);
+  const labels = { 'io.infra.app': app.name, 'io.infra.pg-major': String(app.major) };
+  doc.set('name', app.name);
+  doc.setIn(['services', 'db', 'image'], imageOf(app.major));
+  doc.setIn(['services', 'db', 'environment', 'POSTGRES_USER'], app.name);
+  doc.setIn(['services', 'db', 'environment', 'POSTGRES_DB'], app.name);
+  doc.setIn(['services', 'db', 'volumes', 0, 'target'], dataMount(app.major));
+  doc.setIn(
+    ['services', 'db', 'networks', 'app', 'aliases'],
+    doc.createNode(['postgres', `${app.name}-postgres`], { flow: true }),
+  );
+  const published =
+    tailnet && IPV4.test(tailnet)
+      ? [{ target: 5432, host_ip: tailnet, published: String(app.port), protocol: 'tcp' }]
+      : [];
+  doc.setIn(['services', 'db', 'ports'], doc.createNode(published));
+  doc.setIn(['services', 'db', 'labels'], doc.createNode(labels));
+  doc.setIn(['networks', 'app', 'name'], app.name);
+  doc.setIn(['volumes', 'pgdata', 'name'], volumeName(app.name, app.major));
+  doc.setIn(['volumes', 'pgdata', 'labels'], doc.createNode(labels));
+  return doc.toString();
+}
+
+const TAILNET_PROBE = `ip -4 -o addr show dev tailscale0 2>/dev/null | awk '{split($4,a,"/"); print "tailnet=" a[1]; exit}'`;
+
+export function postgresStack(app: PgApp): ComposeStack {
+  return {
+    project: app.name,
+    dir: appDir(app.name),
+    varsProbe: TAILNET_PROBE,
+    render: (vars) => renderPostgresCompose(app, vars.tailnet),
+    waitSec: 240,
+  };
+}
+
+export type PasswordState = 'missing' | { mode: string };
+
+/** Generates the app's password once, on the host; readable by the image's postgres user only. */
+export function passwordScript(app: string, major: number): string {
+  const f = shq(passwordFile(app));
+  const img = shq(imageOf(major));
+  return [
+    'set -e',
+    `mkdir -p ${shq(appDir(app))} && chmod 700 ${shq(appDir(app))}`,
+    `if [ ! -s ${f} ]; then (umask 077; head -c 48 /dev/urandom | base64 | tr -d '/+=\\n' | head -c 40 > ${f}.tmp && mv -f ${f}.tmp ${f}); fi`,
+    chownForImage(f, img),
+  ].join('\n');
+}
+
+/** The entrypoint reads POSTGRES_PASSWORD_FILE again after dropping to the image's postgres user. */
+export function chownForImage(file: string, image: string): string {
+  return [
+    `ids=$(docker run --rm --entrypoint sh ${image} -c 'echo "$(id -u postgres):$(id -g postgres)"')`,
+    `chown "$ids" ${file} && chmod 600 ${file}`,
+  ].join('\n');
+}
+
+export function passwordTask(app: string, major: number, after: string[]): Task<PasswordState> {
+  const f = shq(passwordFile(app));
+  return {
+    id: `app:${app}:password`,
+    after,
+    probe: `if [ -s ${f} ]; then stat -c %a ${f}; else echo missing; fi`,
+    parse: (out) => (out.trim() === 'missing' ? 'missing' : { mode: out.trim() }),
+    diff: (s): Change[] =>
+      s === 'missing'
+        ? [
+            {
+              summary: `generate the database password of ${app} (once, on the host)`,
+              kind: 'secret-missing',
+            },
+          ]
+        : s.mode !== '600'
+          ? [
+              {
+                summary: `chmod 600 ${passwordFile(app)} (was ${s.mode})`,
+                kind: 'file-mode',
+                expected: '600',
+                actual: s.mode,
+              },
+            ]
+          : [],
+    apply: () => [{ script: passwordScript(app, major), timeoutMs: 15 * 60_000 }],
+  };
+}
+
+/** Pure: the major recorded on the host against the inventory's. */
+export function diffMajor(app: string, want: number, recorded: number | null): Change[] {
+  if (recorded === null)
+    return [
+      {
+        summary: `record PostgreSQL ${want} as the major of ${app}`,
+        kind: 'pg-major-unrecorded',
+        expected: want,
+        actual: null,
+      },
+    ];
+  if (recorded === want) return [];
+  const fix =
+    want > recorded
+      ? `run: infra upgrade-pg ${app} --to ${want} (or set postgres: ${recorded} back in the inventory)`
+      : `set postgres: ${recorded} back in the inventory (downgrades need a manual dump and restore)`;
+  return [
+    {
+      summary: `${app}'s data is PostgreSQL ${recorded}, the inventory says ${want}: a major change needs a dump and restore — ${fix}`,
+      kind: 'pg-major-differs',
+      expected: want,
+      actual: recorded,
+    },
+  ];
+}
+
+export function majorTask(app: string, want: number, after: string[]): Task<number | null> {
+  return {
+    id: `app:${app}:pg-major`,
+    after,
+    probe: `cat ${shq(majorFile(app))} 2>/dev/null || echo none`,
+    parse: (out) => (/^\d+$/.test(out.trim()) ? Number(out.trim()) : null),
+    diff: (recorded) => diffMajor(app, want, recorded),
+    apply: (recorded, changes) =>
+      recorded === null
+        ? [
+            {
+              script: `mkdir -p ${shq(appDir(app))} && chmod 700 ${shq(appDir(app))} && echo ${want} > ${shq(majorFile(app))}`,
+            },
+          ]
+        : [{ script: `printf '%s\\n' ${shq(`refused: ${changes[0]!.summary}`)} >&2; exit 1` }],
+  };
+}
+
+export function postgresStackTask(app: PgApp, after: string[]): Task {
+  return composeStackTask(postgresStack(app), `app:${app.name}:postgres`, after);
+}
+
+/** Pure: app stacks on the host that the inventory no longer lists. */
+export function diffOrphans(wanted: readonly string[], running: readonly string[]): Change[] {
+  return [...new Set(running)]
+    .filter((a) => !wanted.includes(a))
+    .sort()
+    .map((a) => ({
+      summary: `stop the PostgreSQL stack of ${a} (not in the inventory; its volume and backups are kept)`,
+      kind: 'stack-orphan',
+      expected: null,
+      actual: a,
+    }));
+}
+
+export function orphansTask(wanted: readonly string[], after: string[]): Task<string[]> {
+  return {
+    id: 'apps:orphans',
+    after,
+    probe: `command -v docker >/dev/null 2>&1 || exit 0\ndocker ps -a --filter label=io.infra.app --format '{{.Label "io.infra.app"}}'`,
+    parse: (out) =>
+      out
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => /^[a-z][a-z0-9-]*$/.test(l)),
+    diff: (running) => diffOrphans(wanted, running),
+    apply: (_running, changes) => changes.map((c) => ({ script: stopStackScript(String(c.actual)) })),
+  };
+}
+
+/** Stops and removes an app's containers; named volumes are never removed here. */
+export function stopStackScript(app: string): string {
+  return [
+    `if [ -f ${shq(`${appDir(app)}/compose.yaml`)} ]; then ${composeCmd(app, appDir(app), 'down')}; fi`,
+    `ids=$(docker ps -aq --filter ${shq(`label=io.infra.app=${app}`)}); [ -z "$ids" ] || docker rm -f $ids >/dev/null`,
+  ].join('\n');
+}
