@@ -58,18 +58,26 @@ program
 
 program
   .command('bootstrap')
-  .description('take a host (fresh VPS or converged) to its full role, safely: the first command on a new server')
+  .description(
+    'take a host (fresh VPS or converged) to its full role, safely: the first command on a new server',
+  )
   .argument('<host>', 'host name from the inventory')
   .option('--dry-run', 'show the plan and diffs, change nothing; exit 2 when changes are pending')
   .option('--json', 'print one JSON document instead of lines')
   .option('-v, --verbose', 'also list tasks that are already in sync')
-  .option('--guard-timeout <seconds>', 'seconds before a firewall/sshd/Tailscale SSH change rolls itself back', '60')
+  .option(
+    '--guard-timeout <seconds>',
+    'seconds before a firewall/sshd/Tailscale SSH change rolls itself back',
+    '60',
+  )
   .addHelpText(
     'after',
     '\nConnects over the public address until the host is on the tailnet, over the tailnet after.\n\nExamples:\n  infra bootstrap toucan\n  infra --lab bootstrap hornbill --dry-run',
   )
   .action((host: string, o: ConvergeOptions & { dryRun?: boolean }) =>
-    run(async () => (await import('./commands/converge.js')).converge(o.dryRun ? 'plan' : 'apply', globals(), [host], o)),
+    run(async () =>
+      (await import('./commands/converge.js')).converge(o.dryRun ? 'plan' : 'apply', globals(), [host], o),
+    ),
   );
 
 program
@@ -83,6 +91,118 @@ program
     run(async () => (await import('./commands/converge.js')).converge('check', globals(), hosts, o)),
   );
 
+// --- apps: one PostgreSQL per app (docs/apps.md) ---
+program
+  .command('add-app')
+  .description('add an app to the inventory and give it its own PostgreSQL on its host')
+  .argument('<name>', 'app name: lowercase letters, digits and dashes')
+  .requiredOption('--pg <version>', 'PostgreSQL major, 14 to 18')
+  .option('--host <host>', 'apps host (default: the only host with role apps)')
+  .option('--json', 'print one JSON document instead of lines')
+  .option('-v, --verbose', 'also list tasks that are already in sync')
+  .addHelpText(
+    'after',
+    '\nEdits the inventory (comments and order kept), then converges the app on its host.\n\nExamples:\n  infra add-app beanstock --pg 18\n  infra --lab add-app xhosa --pg 16 --host hornbill',
+  )
+  .action((name: string, o: import('./commands/add-app.js').AddAppOptions) =>
+    run(async () => (await import('./commands/add-app.js')).addApp(globals(), name, o)),
+  );
+
+program
+  .command('remove-app')
+  .description('remove an app from the inventory and stop its PostgreSQL (data kept unless --delete-data)')
+  .argument('<name>', 'app name from the inventory')
+  .option(
+    '--delete-data',
+    'also delete its volume(s), password and backups, after a final backup that is kept',
+  )
+  .option('--yes', 'do not ask to type the name back (scripts)')
+  .addHelpText('after', '\nExamples:\n  infra remove-app docflow\n  infra remove-app docflow --delete-data')
+  .action((name: string, o: { deleteData?: boolean; yes?: boolean }) =>
+    run(async () => (await import('./commands/remove-app.js')).removeApp(globals(), name, o)),
+  );
+
+program
+  .command('backup')
+  .description(
+    "dump an app's PostgreSQL now (pg_dump -Fc + sha256 under /var/backups/infra/NAME on its host)",
+  )
+  .argument('<name>', 'app name from the inventory')
+  .option('--download <dir>', 'also copy the backup (verified by checksum) to this local directory')
+  .option('--name <backup>', 'with --download: an existing backup instead of a new one')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  infra backup beanstock\n  infra backup beanstock --download ./backups\n  infra backup beanstock --download . --name beanstock-20260101T023000Z.dump',
+  )
+  .action((name: string, o: { download?: string; name?: string }) =>
+    run(async () => (await import('./commands/backup.js')).backup(globals(), name, o)),
+  );
+
+program
+  .command('backups')
+  .description("list an app's backups on its host, newest first")
+  .argument('<name>', 'app name from the inventory')
+  .option('--json', 'print one JSON document')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  infra backups beanstock\n  infra backups beanstock --json | jq -r .backups[0].name',
+  )
+  .action((name: string, o: { json?: boolean }) =>
+    run(async () => (await import('./commands/backup.js')).backups(globals(), name, o)),
+  );
+
+program
+  .command('restore')
+  .description("restore an app's database from one of its backups (checksum verified first)")
+  .argument('<name>', 'app name from the inventory')
+  .argument('<backup>', 'backup file name, from: infra backups NAME')
+  .option('--yes', 'do not ask for confirmation (scripts)')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  infra restore beanstock beanstock-20260101T023000Z.dump\n  infra restore beanstock beanstock-20260101T023000Z.dump --yes',
+  )
+  .action((name: string, backup: string, o: { yes?: boolean }) =>
+    run(async () => (await import('./commands/restore.js')).restore(globals(), name, backup, o)),
+  );
+
+const db = program.command('db').description("connect to an app's PostgreSQL");
+db.command('url')
+  .description('print the connection URL (password masked unless --show-password)')
+  .argument('<name>', 'app name from the inventory')
+  .option('--show-password', 'print the real password')
+  .option('--tailnet', "the URL over the tailnet (control server) instead of the app's docker network")
+  .addHelpText(
+    'after',
+    '\nExamples:\n  infra db url beanstock\n  infra db url beanstock --tailnet --show-password',
+  )
+  .action((name: string, o: { showPassword?: boolean; tailnet?: boolean }) =>
+    run(async () => (await import('./commands/db.js')).dbUrl(globals(), name, o)),
+  );
+db.command('psql')
+  .description("interactive psql inside the app's container (needs a terminal), or one statement with -c")
+  .argument('<name>', 'app name from the inventory')
+  .option('-c, --command <sql>', 'run one statement and print its result (no terminal needed)')
+  .addHelpText(
+    'after',
+    "\nExamples:\n  infra db psql beanstock\n  infra db psql beanstock -c 'SHOW server_version'",
+  )
+  .action((name: string, o: { command?: string }) =>
+    run(async () => (await import('./commands/db.js')).dbPsql(globals(), name, o)),
+  );
+
+program
+  .command('upgrade-pg')
+  .description('move an app to a newer PostgreSQL major: dump, new volume, restore, compare row counts')
+  .argument('<name>', 'app name from the inventory')
+  .option('--to <version>', 'the new major')
+  .option('--prune', 'delete the volumes of older majors kept by earlier upgrades')
+  .option('--yes', 'with --prune: do not ask (scripts)')
+  .addHelpText('after', '\nExamples:\n  infra upgrade-pg xhosa --to 18\n  infra upgrade-pg xhosa --prune')
+  .action((name: string, o: { to?: string; prune?: boolean; yes?: boolean }) =>
+    run(async () => (await import('./commands/upgrade-pg.js')).upgradePg(globals(), name, o)),
+  );
+// --- end apps ---
+
 const inventory = program.command('inventory').description('work with the inventory file');
 inventory
   .command('validate')
@@ -92,30 +212,40 @@ inventory
 
 const lab = program
   .command('lab')
-  .description('disposable local hosts that mirror the inventory (real Debian 13, systemd, sshd, UFW, Docker)');
+  .description(
+    'disposable local hosts that mirror the inventory (real Debian 13, systemd, sshd, UFW, Docker)',
+  );
 lab
   .command('up')
   .description('create (or keep) one lab host per inventory host, fresh like a new VPS')
   .option('--json', 'print the lab state as JSON')
   .addHelpText('after', '\nExamples:\n  infra lab up\n  infra lab up && infra --lab bootstrap toucan')
-  .action((o: { json?: boolean }) => run(async () => (await import('./commands/lab-entry.js')).labUp(globals(), !!o.json)));
+  .action((o: { json?: boolean }) =>
+    run(async () => (await import('./commands/lab-entry.js')).labUp(globals(), !!o.json)),
+  );
 lab
   .command('down')
   .description('remove every container, network and volume the lab created')
   .option('--images', 'also remove the cached lab images')
   .addHelpText('after', '\nExamples:\n  infra lab down\n  infra lab down --images')
-  .action((o: { images?: boolean }) => run(async () => (await import('./commands/lab-entry.js')).labDown(globals(), !!o.images)));
+  .action((o: { images?: boolean }) =>
+    run(async () => (await import('./commands/lab-entry.js')).labDown(globals(), !!o.images)),
+  );
 lab
   .command('status')
   .description('list lab hosts, their addresses and state')
   .option('--json', 'SSH address, port, user and key file of each host (for OpenSSH, Ansible, …)')
   .addHelpText('after', '\nExamples:\n  infra lab status\n  infra lab status --json | jq .hosts')
-  .action((o: { json?: boolean }) => run(async () => (await import('./commands/lab-entry.js')).labStatus(globals(), !!o.json)));
+  .action((o: { json?: boolean }) =>
+    run(async () => (await import('./commands/lab-entry.js')).labStatus(globals(), !!o.json)),
+  );
 lab
   .command('reset')
   .description('return one lab host to fresh (new container, new host key)')
   .argument('<host>', 'host name from the inventory')
   .addHelpText('after', '\nExamples:\n  infra lab reset hornbill')
-  .action((host: string) => run(async () => (await import('./commands/lab-entry.js')).labReset(globals(), host)));
+  .action((host: string) =>
+    run(async () => (await import('./commands/lab-entry.js')).labReset(globals(), host)),
+  );
 
 program.parseAsync(process.argv);
