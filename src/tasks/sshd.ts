@@ -1,0 +1,142 @@
+import type { Change, Step, Task } from '../engine/task.js';
+import { shq } from '../quote.js';
+import { unifiedDiff } from '../util/unified-diff.js';
+import { sections } from './os-release.js';
+
+/** `00-` sorts before cloud-init's 50-cloud-init.conf, and sshd keeps the first value it reads. */
+export const SSHD_DROPIN = '/etc/ssh/sshd_config.d/00-infra.conf';
+
+/** Effective values as `sshd -T` prints them (lower-case keys); each accepted spelling listed. */
+export const SSHD_WANT: Record<string, { line: string; accept: string[] }> = {
+  passwordauthentication: { line: 'PasswordAuthentication no', accept: ['no'] },
+  kbdinteractiveauthentication: { line: 'KbdInteractiveAuthentication no', accept: ['no'] },
+  // OpenSSH prints the old synonym without-password for prohibit-password.
+  permitrootlogin: {
+    line: 'PermitRootLogin prohibit-password',
+    accept: ['prohibit-password', 'without-password'],
+  },
+};
+
+export const SSHD_DROPIN_CONTENT = [
+  '# Managed by infra: password logins off, root by key only. Read before cloud-init 50-*.conf.',
+  ...Object.values(SSHD_WANT).map((w) => w.line),
+  '',
+].join('\n');
+
+export interface SshdState {
+  /** Current drop-in content; null when it does not exist. */
+  dropin: string | null;
+  /** Effective values of the settings we own, from `sshd -T`. */
+  effective: Record<string, string>;
+  /** sshd -t/-T's complaint when the merged configuration is invalid. */
+  invalid?: string;
+}
+
+const KEYS = Object.keys(SSHD_WANT);
+
+export const SSHD_PROBE = [
+  `f=${shq(SSHD_DROPIN)}`,
+  'echo @@dropin',
+  'if [ -f "$f" ]; then base64 -w0 < "$f"; echo; else echo MISSING; fi',
+  'echo @@effective',
+  'if out=$(sshd -T 2>&1); then',
+  `  printf '%s\\n' "$out" | grep -Ei '^(${KEYS.join('|')}) ' || true`,
+  'else',
+  `  printf 'invalid %s\\n' "$(printf '%s' "$out" | head -3 | tr '\\n' ' ')"`,
+  'fi',
+].join('\n');
+
+export function parseSshd(stdout: string): SshdState {
+  const s = sections(stdout);
+  const raw = (s.get('dropin') ?? '').trim();
+  const state: SshdState = {
+    dropin: raw === 'MISSING' ? null : Buffer.from(raw, 'base64').toString('utf8'),
+    effective: {},
+  };
+  for (const line of (s.get('effective') ?? '').split('\n')) {
+    if (line.startsWith('invalid ')) state.invalid = line.slice(8).trim();
+    const [key, value] = line.trim().split(/\s+/, 2);
+    if (key && value && KEYS.includes(key.toLowerCase())) state.effective[key.toLowerCase()] = value;
+  }
+  return state;
+}
+
+export function diffSshd(s: SshdState): Change[] {
+  const changes: Change[] = [];
+  if (s.dropin !== SSHD_DROPIN_CONTENT)
+    changes.push({
+      summary: `${s.dropin === null ? 'create' : 'update'} ${SSHD_DROPIN} (validated with sshd -t, then reload ssh)`,
+      kind: s.dropin === null ? 'file-missing' : 'file-content',
+      diff: unifiedDiff(s.dropin ?? '', SSHD_DROPIN_CONTENT, SSHD_DROPIN),
+    });
+  if (s.invalid) {
+    changes.push({ summary: `sshd -t rejects the configuration: ${s.invalid}`, kind: 'config-invalid' });
+    return changes;
+  }
+  for (const [key, w] of Object.entries(SSHD_WANT)) {
+    const actual = s.effective[key];
+    if (!actual || !w.accept.includes(actual))
+      changes.push({
+        summary: `sshd uses ${w.line.split(' ')[0]} ${actual ?? '(unset)'}, want ${w.accept[0]}`,
+        kind: 'effective',
+        expected: w.accept[0],
+        actual: actual ?? null,
+      });
+  }
+  return changes;
+}
+
+/** Shell that fails (exit 1) naming the files that set a value before our drop-in does. */
+function checkEffective(): string {
+  return KEYS.map((key) => {
+    const w = SSHD_WANT[key]!;
+    const name = w.line.split(' ')[0]!;
+    return [
+      `v=$(sshd -T 2>/dev/null | awk -v k=${shq(key)} 'tolower($1)==k {print $2}')`,
+      `case "$v" in ${w.accept.map(shq).join('|')}) ;; *) restore; echo "sshd still uses ${name} $v: set earlier by $(grep -lis '^[[:space:]]*${name}' /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf | grep -vxF "$f" | tr '\\n' ' ')- remove it there; ${SSHD_DROPIN} was put back as it was" >&2; exit 1;; esac`,
+    ].join('\n');
+  }).join('\n');
+}
+
+/**
+ * Installs the drop-in, then `sshd -t`; an invalid result is never left installed (the previous
+ * content, or no file, is put back) and ssh is reloaded only after it passed.
+ */
+export function sshdApplyScript(): string {
+  return [
+    `f=${shq(SSHD_DROPIN)}`,
+    'd=$(dirname "$f")',
+    'mkdir -p "$d"',
+    'old=$(mktemp "$d/.infra-old.XXXXXX") || exit 1',
+    'had=no; if [ -f "$f" ]; then cp -p "$f" "$old" && had=yes; fi',
+    'restore() { if [ "$had" = yes ]; then mv -f "$old" "$f"; else rm -f "$f" "$old"; fi; }',
+    'tmp=$(mktemp "$d/.infra.XXXXXX") || exit 1',
+    'cat > "$tmp" && chmod 0644 "$tmp" && chown root:root "$tmp" && mv -f "$tmp" "$f" || { rm -f "$tmp" "$old"; exit 1; }',
+    'if ! err=$(sshd -t 2>&1); then restore; echo "sshd -t rejected the configuration, $f was put back as it was: $err" >&2; exit 1; fi',
+    checkEffective(),
+    'rm -f "$old"',
+    'if systemctl is-active -q ssh; then systemctl reload ssh; fi',
+  ].join('\n');
+}
+
+/** Run by the dead-man switch: the probed drop-in (embedded, base64) back in place, then reload. */
+export function sshdRollbackScript(s: SshdState): string {
+  const restore =
+    s.dropin === null
+      ? `rm -f ${shq(SSHD_DROPIN)}`
+      : `printf '%s' ${shq(Buffer.from(s.dropin).toString('base64'))} | base64 -d > ${shq(`${SSHD_DROPIN}.infra-rollback`)} && mv -f ${shq(`${SSHD_DROPIN}.infra-rollback`)} ${shq(SSHD_DROPIN)}`;
+  return `${restore}\nif sshd -t && systemctl is-active -q ssh; then systemctl reload ssh; fi\n`;
+}
+
+/** Password logins off and root by key only, read back as sshd's effective configuration. */
+export function sshdTask(after: string[] = []): Task<SshdState> {
+  return {
+    id: 'sshd',
+    after,
+    probe: SSHD_PROBE,
+    parse: parseSshd,
+    diff: diffSshd,
+    apply: (): Step[] => [{ script: sshdApplyScript(), stdin: SSHD_DROPIN_CONTENT }],
+    rollback: sshdRollbackScript,
+  };
+}

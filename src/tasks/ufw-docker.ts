@@ -1,0 +1,115 @@
+import type { Change, Task } from '../engine/task.js';
+import { shq } from '../quote.js';
+import { unifiedDiff } from '../util/unified-diff.js';
+import { type FileState, fileProbe, parseFileProbe } from './file.js';
+
+export const AFTER_RULES = '/etc/ufw/after.rules';
+const BEGIN = '# BEGIN UFW AND DOCKER';
+const END = '# END UFW AND DOCKER';
+
+/**
+ * chaifeng/ufw-docker's DOCKER-USER rules (UPSTREAM §3): traffic to containers from outside
+ * private ranges is dropped unless a rule says otherwise, because Docker's published ports are
+ * DNATed before UFW's INPUT rules ever see them. Added to upstream's block: the tailnet reaches
+ * containers (sources there are 100.64.0.0/10, outside the RFC 1918 returns), and each host port
+ * in public_ports is let through by its original (pre-DNAT) destination port.
+ */
+export function dockerUserBlock(publicPorts: readonly number[]): string {
+  return [
+    BEGIN,
+    '*filter',
+    ':ufw-user-forward - [0:0]',
+    ':ufw-docker-logging-deny - [0:0]',
+    ':DOCKER-USER - [0:0]',
+    '-A DOCKER-USER -j ufw-user-forward',
+    '',
+    '-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
+    '-A DOCKER-USER -m conntrack --ctstate INVALID -j DROP',
+    '-A DOCKER-USER -i docker0 -o docker0 -j ACCEPT',
+    '-A DOCKER-USER -i tailscale0 -j RETURN',
+    ...[...publicPorts]
+      .sort((a, b) => a - b)
+      .flatMap((p) =>
+        ['tcp', 'udp'].map(
+          (proto) =>
+            `-A DOCKER-USER -p ${proto} -m conntrack --ctorigdstport ${p} --ctdir ORIGINAL -j RETURN`,
+        ),
+      ),
+    '',
+    '-A DOCKER-USER -j RETURN -s 10.0.0.0/8',
+    '-A DOCKER-USER -j RETURN -s 172.16.0.0/12',
+    '-A DOCKER-USER -j RETURN -s 192.168.0.0/16',
+    '',
+    '-A DOCKER-USER -j ufw-docker-logging-deny -m conntrack --ctstate NEW -d 10.0.0.0/8',
+    '-A DOCKER-USER -j ufw-docker-logging-deny -m conntrack --ctstate NEW -d 172.16.0.0/12',
+    '-A DOCKER-USER -j ufw-docker-logging-deny -m conntrack --ctstate NEW -d 192.168.0.0/16',
+    '',
+    '-A DOCKER-USER -j RETURN',
+    '',
+    '-A ufw-docker-logging-deny -m limit --limit 3/min --limit-burst 10 -j LOG --log-prefix "[UFW DOCKER BLOCK] "',
+    '-A ufw-docker-logging-deny -j DROP',
+    '',
+    'COMMIT',
+    END,
+    '',
+  ].join('\n');
+}
+
+/** Pure: after.rules with our block (between the markers) replaced, or appended when absent. */
+export function withDockerBlock(current: string, block: string): string {
+  const start = current.indexOf(BEGIN);
+  const end = current.indexOf(END);
+  const kept =
+    start >= 0 && end > start
+      ? current.slice(0, start) + current.slice(end + END.length).replace(/^\n/, '')
+      : current;
+  return `${kept}${kept.endsWith('\n') || kept === '' ? '' : '\n'}${block}`;
+}
+
+export function diffDockerBlock(block: string, s: FileState): Change[] {
+  if (!s.exists) return [{ summary: `${AFTER_RULES} is missing (is ufw installed?)`, kind: 'file-missing' }];
+  const want = withDockerBlock(s.content, block);
+  return want === s.content
+    ? []
+    : [
+        {
+          summary: `${s.content.includes(BEGIN) ? 'update' : 'add'} the DOCKER-USER rules in ${AFTER_RULES} (containers unreachable from public addresses), ufw reload`,
+          kind: 'file-content',
+          diff: unifiedDiff(s.content, want, AFTER_RULES),
+        },
+      ];
+}
+
+/** Replace the file (mode kept), and reload only a running firewall; `ufw reload` validates by loading. */
+export function writeRulesScript(content: string): { script: string; stdin: string } {
+  return {
+    script: [
+      `f=${shq(AFTER_RULES)}`,
+      'tmp=$(mktemp /etc/ufw/.infra.XXXXXX) || exit 1',
+      'cat > "$tmp" && chmod --reference="$f" "$tmp" && mv -f "$tmp" "$f" || { rm -f "$tmp"; exit 1; }',
+      'if ufw status | grep -q "^Status: active"; then ufw reload; fi',
+    ].join('\n'),
+    stdin: content,
+  };
+}
+
+/**
+ * The DOCKER-USER block in after.rules. A bad reload can leave the firewall half loaded, so it
+ * runs under the lockout guard; the rollback writes the probed file back and reloads.
+ */
+export function ufwDockerTask(publicPorts: readonly number[], after: string[] = []): Task<FileState> {
+  const block = dockerUserBlock(publicPorts);
+  return {
+    id: 'ufw:docker',
+    after,
+    probe: fileProbe(AFTER_RULES),
+    parse: parseFileProbe,
+    diff: (s) => diffDockerBlock(block, s),
+    apply: (s) => [writeRulesScript(withDockerBlock(s.exists ? s.content : '', block))],
+    rollback: (s) => {
+      if (!s.exists) return 'true\n';
+      const b64 = Buffer.from(s.content).toString('base64');
+      return `printf '%s' ${shq(b64)} | base64 -d > ${shq(`${AFTER_RULES}.infra-rollback`)} && mv -f ${shq(`${AFTER_RULES}.infra-rollback`)} ${shq(AFTER_RULES)}\nif ufw status | grep -q "^Status: active"; then ufw reload; fi\n`;
+    },
+  };
+}
