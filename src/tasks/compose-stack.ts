@@ -89,6 +89,21 @@ export function parseStackProbe(stdout: string): StackState {
   return st;
 }
 
+/**
+ * Pure: one-shot services (migrations), recognised as compose's `up --wait` recognises them: another
+ * service waits for them with `condition: service_completed_successfully`. Exited 0 is their goal state.
+ */
+export function oneShotsOf(rendered: string): Set<string> {
+  type Svc = { depends_on?: Record<string, { condition?: string }> | string[] };
+  const doc = parse(rendered) as { services?: Record<string, Svc> };
+  const out = new Set<string>();
+  for (const s of Object.values(doc.services ?? {}))
+    if (s.depends_on && !Array.isArray(s.depends_on))
+      for (const [dep, d] of Object.entries(s.depends_on))
+        if (d?.condition === 'service_completed_successfully') out.add(dep);
+  return out;
+}
+
 /** Pure: the services a rendered file declares, with their image. */
 export function servicesOf(rendered: string): Record<string, string> {
   const doc = parse(rendered) as { services?: Record<string, { image?: string }> };
@@ -112,6 +127,7 @@ export function diffStack(s: Pick<ComposeStack, 'project' | 'dir' | 'render'>, s
       kind: 'stack-file',
       diff: unifiedDiff(st.file ?? '', want, path),
     });
+  const oneShots = oneShotsOf(want);
   for (const [service, image] of Object.entries(servicesOf(want))) {
     const c = st.containers.find((x) => x.service === service);
     const what = `${stack} service ${service}`;
@@ -124,7 +140,8 @@ export function diffStack(s: Pick<ComposeStack, 'project' | 'dir' | 'render'>, s
       });
       continue;
     }
-    if (c.state !== 'running')
+    const done = oneShots.has(service) && c.state === 'exited' && /^Exited \(0\)/.test(c.status);
+    if (c.state !== 'running' && !done)
       changes.push({
         summary: `start ${what} (is ${c.state})`,
         kind: 'stack-stopped',
