@@ -67,7 +67,13 @@ export function withDockerBlock(current: string, block: string): string {
 }
 
 export function diffDockerBlock(block: string, s: FileState): Change[] {
-  if (!s.exists) return [{ summary: `${AFTER_RULES} is missing (is ufw installed?)`, kind: 'file-missing' }];
+  if (!s.exists)
+    return [
+      {
+        summary: `add the DOCKER-USER rules to ${AFTER_RULES} (once ufw is installed)`,
+        kind: 'file-missing',
+      },
+    ];
   const want = withDockerBlock(s.content, block);
   return want === s.content
     ? []
