@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""LAB STAND-IN for Grafana, Loki, Alloy, GlitchTip, Dokploy and Traefik (STANDIN=<kind>).
+
+NOT the real products. Docker Hub is unreachable in the lab, so each image carries the real
+name and tag used by infra's compose templates and honours only the contract infra relies on:
+the health endpoints infra checks, the config and secret files infra renders (a missing one
+fails the start, as the real service would), and for Loki/Alloy a real log path: Alloy reads
+container logs from the Docker socket and pushes them as JSON to Loki, which keeps them and
+answers /loki/api/v1/query_range for equality selectors. Everything logs to stdout.
+"""
+import base64, calendar, http.client, json, os, re, socket, sys, threading, time, urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+KIND = os.environ.get("STANDIN", "?")
+
+
+def log(msg):
+    print(f"[LAB STAND-IN {KIND}] {msg}", flush=True)
+
+
+def die(msg):
+    log(f"fatal: {msg}")
+    sys.exit(1)
+
+
+def env_or_file(name):
+    """The *_FILE convention (GF_..__FILE, SECRET_KEY_FILE): the file wins, unreadable is fatal."""
+    for fname in (f"{name}__FILE", f"{name}_FILE"):
+        if os.environ.get(fname):
+            try:
+                return open(os.environ[fname]).read().strip()
+            except OSError as e:
+                die(f"cannot read {fname}={os.environ[fname]}: {e}")
+    return os.environ.get(name)
+
+
+def serve(port, routes):
+    class H(BaseHTTPRequestHandler):
+        def handle_one(self, method):
+            url = urllib.parse.urlparse(self.path)
+            fn = routes.get((method, url.path))
+            if not fn:
+                return self.reply(404, {"error": "not found (lab stand-in)"})
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n else b""
+            self.reply(*fn(urllib.parse.parse_qs(url.query), body, self.headers))
+
+        def reply(self, code, payload):
+            data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            self.handle_one("GET")
+
+        def do_POST(self):
+            self.handle_one("POST")
+
+        def log_message(self, fmt, *args):
+            log(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")
+
+    srv = ThreadingHTTPServer(("0.0.0.0", port), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    log(f"listening on :{port}")
+
+
+def forever():
+    while True:
+        time.sleep(3600)
+
+
+def tcp_ok(host, port):
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+def valkey_ping(url):
+    u = urllib.parse.urlparse(url)
+    try:
+        s = socket.create_connection((u.hostname, u.port or 6379), timeout=3)
+        s.sendall(b"*1\r\n$4\r\nPING\r\n")
+        ok = s.recv(64).startswith(b"+PONG")
+        s.close()
+        return ok
+    except OSError:
+        return False
+
+
+class Docker(http.client.HTTPConnection):
+    """HTTP over the Docker socket (what Alloy's discovery.docker talks to)."""
+
+    def __init__(self, path="/var/run/docker.sock"):
+        super().__init__("localhost", timeout=10)
+        self.sock_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.sock_path)
+
+
+def docker_get(path):
+    c = Docker()
+    c.request("GET", path)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    if r.status != 200:
+        raise OSError(f"docker {path}: {r.status}")
+    return data
+
+
+def grafana():
+    home = "/var/lib/grafana"
+    os.makedirs(home, exist_ok=True)
+    stored = os.path.join(home, "standin-admin-password")
+    # Like Grafana: the admin password is applied when the database is first created, then kept.
+    if not os.path.exists(stored):
+        pw = env_or_file("GF_SECURITY_ADMIN_PASSWORD") or "admin"
+        open(stored, "w").write(pw)
+    password = open(stored).read()
+    ds_dir = "/etc/grafana/provisioning/datasources"
+    sources = []
+    for f in sorted(os.listdir(ds_dir)) if os.path.isdir(ds_dir) else []:
+        text = open(os.path.join(ds_dir, f)).read()
+        for block in text.split("- name:")[1:]:
+            url = re.search(r"url:\s*(\S+)", block)
+            typ = re.search(r"type:\s*(\S+)", block)
+            sources.append({"name": block.split("\n")[0].strip(), "type": typ and typ.group(1), "url": url and url.group(1)})
+    log(f"provisioned datasources: {sources}")
+
+    def datasources(q, body, headers):
+        want = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
+        return (200, sources) if headers.get("Authorization") == want else (401, {"message": "invalid username or password"})
+
+    serve(int(os.environ.get("GF_SERVER_HTTP_PORT", 3000)), {
+        ("GET", "/api/health"): lambda q, b, h: (200, {"database": "ok", "version": "lab stand-in"}),
+        ("GET", "/api/datasources"): datasources,
+    })
+    forever()
+
+
+def loki(args):
+    cfg = next((a.split("=", 1)[1] for a in args if a.startswith("-config.file=")), None)
+    if not cfg or not os.path.exists(cfg):
+        die(f"-config.file missing or unreadable: {cfg}")
+    text = open(cfg).read()
+    retention = re.search(r"retention_period:\s*(\S+)", text)
+    log(f"config {cfg}; retention_period {retention and retention.group(1)}")
+    store = "/loki/standin-lines.jsonl"
+    os.makedirs("/loki", exist_ok=True)
+    lock = threading.Lock()
+
+    def push(q, body, headers):
+        try:
+            streams = json.loads(body)["streams"]
+        except (ValueError, KeyError):
+            return 400, {"error": "the stand-in accepts JSON pushes only"}
+        with lock, open(store, "a") as f:
+            for s in streams:
+                for ts, line in s["values"]:
+                    f.write(json.dumps({"stream": s["stream"], "ts": ts, "line": line}) + "\n")
+        return 204, ""
+
+    def query_range(q, body, headers):
+        query = q.get("query", ["{}"])[0]
+        match = dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', query.split("}")[0]))
+        needle = re.search(r'\|=\s*"([^"]*)"', query)
+        result = {}
+        with lock:
+            lines = open(store).read().splitlines() if os.path.exists(store) else []
+        for raw in lines:
+            e = json.loads(raw)
+            if all(e["stream"].get(k) == v for k, v in match.items()) and (not needle or needle.group(1) in e["line"]):
+                key = json.dumps(e["stream"], sort_keys=True)
+                result.setdefault(key, {"stream": e["stream"], "values": []})["values"].append([e["ts"], e["line"]])
+        data = {"resultType": "streams", "result": list(result.values())}
+        return 200, {"status": "success", "data": data}
+
+    serve(3100, {
+        ("GET", "/ready"): lambda q, b, h: (200, "ready"),
+        ("POST", "/loki/api/v1/push"): push,
+        ("GET", "/loki/api/v1/query_range"): query_range,
+    })
+    forever()
+
+
+def alloy(args):
+    cfg = next((a for a in args if a.endswith(".alloy")), None)
+    if not cfg or not os.path.exists(cfg):
+        die(f"config file missing: {cfg}")
+    m = re.search(r'url\s*=\s*"([^"]+/loki/api/v1/push)"', open(cfg).read())
+    if not m:
+        die(f"no loki.write endpoint url in {cfg}")
+    url = urllib.parse.urlparse(m.group(1))
+    storage = next((a.split("=", 1)[1] for a in args if a.startswith("--storage.path=")), "/var/lib/alloy/data")
+    os.makedirs(storage, exist_ok=True)
+    pos_file = os.path.join(storage, "standin-positions.json")
+    positions = json.load(open(pos_file)) if os.path.exists(pos_file) else {}
+    host = socket.gethostname()
+    log(f"shipping docker container logs of {host} to {m.group(1)}")
+    serve(12345, {("GET", "/-/ready"): lambda q, b, h: (200, "Alloy is ready.")})
+    while True:
+        try:
+            for c in json.loads(docker_get("/containers/json")):
+                ship(c, url, host, positions)
+            json.dump(positions, open(pos_file, "w"))
+        except OSError as e:
+            log(f"retrying: {e}")
+        time.sleep(2)
+
+
+def ship(c, url, host, positions):
+    since = positions.get(c["Id"], "0")
+    raw = docker_get(f"/containers/{c['Id']}/logs?stdout=1&stderr=1&timestamps=1&since={since}")
+    values, last = [], since
+    while len(raw) >= 8:  # the multiplexed stream: 8-byte header (stream, size) per frame
+        size = int.from_bytes(raw[4:8], "big")
+        for line in raw[8 : 8 + size].decode("utf-8", "replace").splitlines():
+            ts, _, text = line.partition(" ")
+            m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z", ts)
+            if not m:
+                continue
+            secs = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+            ns = f"{secs}{(m.group(2) or '').ljust(9, '0')[:9]}"
+            if int(ns) > int(float(since) * 1e9):
+                values.append([ns, text])
+                last = f"{ns[:-9]}.{ns[-9:]}"
+        raw = raw[8 + size :]
+    if not values:
+        return
+    labels = {
+        "container": c["Names"][0].lstrip("/"),
+        "compose_project": c["Labels"].get("com.docker.compose.project", ""),
+        "host": host,
+        "source": "docker",
+    }
+    conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=10)
+    conn.request("POST", url.path, json.dumps({"streams": [{"stream": labels, "values": values}]}), {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    r.read()
+    if r.status // 100 == 2:
+        positions[c["Id"]] = last
+    else:
+        log(f"push failed: {r.status}")
+
+
+def glitchtip(args):
+    if not env_or_file("SECRET_KEY"):
+        die("SECRET_KEY is not set (django ImproperlyConfigured)")
+    db = urllib.parse.urlparse(env_or_file("DATABASE_URL") or "postgres://postgres@postgres:5432/postgres")
+    valkey = os.environ.get("VALKEY_URL", "")
+    log(f"GLITCHTIP_DOMAIN={os.environ.get('GLITCHTIP_DOMAIN')} database {db.hostname}:{db.port} valkey {valkey}")
+    if any("migrate" in a for a in args):
+        if not tcp_ok(db.hostname, db.port or 5432):
+            die("database unreachable")
+        log("migrations: nothing to migrate (stand-in; the real image runs Django migrate)")
+        sys.exit(0)
+    if any("worker" in a for a in args):
+        while True:
+            log(f"worker heartbeat; valkey {'ok' if valkey_ping(valkey) else 'DOWN'}")
+            time.sleep(30)
+
+    def health(q, b, h):
+        ok = tcp_ok(db.hostname, db.port or 5432) and (not valkey or valkey_ping(valkey))
+        return (200, {"ok": True}) if ok else (503, {"ok": False})
+
+    serve(int(os.environ.get("PORT", 8000)), {
+        ("GET", "/_health/"): health,
+        ("GET", "/"): lambda q, b, h: (200, "GlitchTip (LAB STAND-IN)"),
+    })
+    forever()
+
+
+def dokploy():
+    # Dokploy drives Docker Swarm: it refuses to start without an active swarm, as here.
+    state = json.loads(docker_get("/info")).get("Swarm", {}).get("LocalNodeState")
+    if state != "active":
+        die(f"docker swarm is {state}, dokploy needs an active swarm")
+    serve(int(os.environ.get("PORT", 3000)), {("GET", "/"): lambda q, b, h: (200, "Dokploy (LAB STAND-IN)")})
+    forever()
+
+
+def traefik():
+    for port in (80, 443):
+        serve(port, {})
+    serve(8080, {("GET", "/ping"): lambda q, b, h: (200, "OK")})
+    forever()
+
+
+if __name__ == "__main__":
+    argv = sys.argv[1:]
+    log(f"started with {argv} (NOT the real product)")
+    {"grafana": grafana, "dokploy": dokploy, "traefik": traefik}.get(KIND, lambda: None)()
+    {"loki": loki, "alloy": alloy, "glitchtip": glitchtip}.get(KIND, lambda a: die("unknown STANDIN"))(argv)

@@ -1,0 +1,61 @@
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { STACK_IMAGES } from '../tasks/stack-images.js';
+import { HOST_IMAGE, labAssetsDir } from './constants.js';
+import { docker, imageExists, must } from './exec.js';
+import type { LabProgress } from './types.js';
+
+/** The shared base of every stack image: one layer set that each inner engine pulls once. */
+const BASE = 'infra-lab/stack-base:trixie';
+
+/** Real image name -> what the lab puts under it: a LAB STAND-IN kind, or real Valkey. */
+const STANDINS: Record<string, string> = {
+  [STACK_IMAGES.grafana]: 'grafana',
+  [STACK_IMAGES.loki]: 'loki',
+  [STACK_IMAGES.alloy]: 'alloy',
+  [STACK_IMAGES.glitchtip]: 'glitchtip',
+  [STACK_IMAGES.dokploy]: 'dokploy',
+  [STACK_IMAGES.traefik]: 'traefik',
+};
+
+/** Every stack image the lab can provide (postgres:N comes from the registry's own recipes). */
+export const STACK_IMAGE_NAMES = [...Object.keys(STANDINS), STACK_IMAGES.valkey];
+
+async function ensureBase(progress: LabProgress): Promise<void> {
+  if (await imageExists(BASE)) return;
+  progress(`building ${BASE}: the lab host rootfs + Debian's valkey-server (once)`);
+  await must('sh', [join(labAssetsDir(), 'images', 'stacks', 'build-base.sh'), HOST_IMAGE, BASE]);
+}
+
+/** Builds one stack image as `tag` (the registry's local tag for NAME:TAG). */
+export async function buildStackImage(name: string, tag: string, progress: LabProgress): Promise<void> {
+  await ensureBase(progress);
+  const kind = STANDINS[name];
+  const ctx = mkdtempSync(join(tmpdir(), 'infra-lab-stack-'));
+  try {
+    cpSync(join(labAssetsDir(), 'images', 'stacks'), ctx, { recursive: true });
+    const file = kind ? 'Dockerfile' : 'Dockerfile.valkey';
+    const args = { BASE, REAL: name, ...(kind ? { STANDIN: kind } : {}) };
+    // The classic builder resolves FROM against local images only: nothing is pulled.
+    await docker(
+      [
+        'build',
+        '-q',
+        '-f',
+        join(ctx, file),
+        ...Object.entries(args).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
+        '-t',
+        tag,
+        ctx,
+      ],
+      { env: { DOCKER_BUILDKIT: '0' } },
+    );
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+}
+
+export function isStackImage(name: string): boolean {
+  return STACK_IMAGE_NAMES.includes(name);
+}

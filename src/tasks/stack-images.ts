@@ -1,0 +1,18 @@
+/**
+ * The images of the role stacks, pinned here so a tag change is one reviewed line, and so the lab
+ * can provide the same NAME:TAG (docs/stacks.md says which are real there and which stand in).
+ * Dokploy follows its install script's `latest`: it updates itself, a pin would fight that.
+ */
+export const STACK_IMAGES = {
+  loki: 'grafana/loki:3.5.3',
+  grafana: 'grafana/grafana:12.1.1',
+  alloy: 'grafana/alloy:v1.10.2',
+  glitchtip: 'glitchtip/glitchtip:6',
+  glitchtipPostgres: 'postgres:18',
+  valkey: 'valkey/valkey:8',
+  dokploy: 'dokploy/dokploy:latest',
+  dokployPostgres: 'postgres:16',
+  traefik: 'traefik:v3.6.7',
+} as const;
+
+export type StackImage = (typeof STACK_IMAGES)[keyof typeof STACK_IMAGES];
