@@ -62,6 +62,7 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
     firewall: doc.firewall,
     docker: doc.docker,
     upstream: doc.upstream,
+    observability: { retentionDays: doc.observability.retention_days },
     secrets: [],
     lab: false,
     apps: Object.entries(doc.apps).map(([name, a]) => ({

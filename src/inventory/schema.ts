@@ -125,6 +125,11 @@ export const inventorySchema = z
       })
       .strict()
       .default({}),
+    /** The control server's log store (docs/stacks.md). */
+    observability: z
+      .object({ retention_days: z.number().int().min(1).max(3650).default(31) })
+      .strict()
+      .default({}),
     hosts: z.record(z.string().regex(HOST_NAME, 'host names are lowercase letters, digits and dashes'), host),
     apps: z
       .record(

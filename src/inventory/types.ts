@@ -41,6 +41,8 @@ export interface Inventory {
   firewall: { incoming: string; outgoing: string; allow: FirewallRule[] };
   docker: InventoryDoc['docker'];
   upstream: InventoryDoc['upstream'];
+  /** Loki on the control host keeps logs this many days (observability.retention_days). */
+  observability: { retentionDays: number };
   /** Every secret value in play, for the redactor. */
   secrets: Secret[];
   /** True when connection details, upstreams and secrets come from the local lab. */

@@ -1,0 +1,97 @@
+import { readLearned } from '../engine/connect.js';
+import type { AnyTask } from '../engine/task.js';
+import type { Host, Inventory } from '../inventory/types.js';
+import { alloyHealth, alloyStack, type LokiTarget, lokiUnknownTask } from '../tasks/alloy.js';
+import { type ComposeStack, composeStackTask } from '../tasks/compose-stack.js';
+import { DOKPLOY, dokployHealth, dokploySecrets, dokployStack, swarmTask } from '../tasks/dokploy.js';
+import { GLITCHTIP, glitchtipHealth, glitchtipSecrets, glitchtipStack } from '../tasks/glitchtip.js';
+import { hostSecretsTask, type SecretFile } from '../tasks/host-secrets.js';
+import {
+  OBSERVABILITY,
+  observabilityHealth,
+  observabilitySecrets,
+  observabilityStack,
+} from '../tasks/observability.js';
+import { type HealthCheck, stackHealthTask } from '../tasks/stack-health.js';
+import { stackDir } from '../tasks/stacks.js';
+
+/** Tasks of the bootstrap role the stacks wait for, when the plan has them: Docker, then Tailscale. */
+const PREREQUISITE = /^(service:docker\.service|packages:docker|tailscale)$/;
+
+/** The stacks that keep generated secrets on a host, for `infra secrets show HOST STACK`. */
+export function stackSecrets(
+  inv: Inventory,
+  hostName: string,
+): Record<string, { dir: string; files: string[] }> {
+  const host = inv.hosts.find((h) => h.name === hostName);
+  if (host?.role !== 'control') return {};
+  const list = (stack: string, files: SecretFile[]) => ({
+    dir: stackDir(stack),
+    files: files.map((f) => f.name),
+  });
+  return {
+    [OBSERVABILITY]: list(OBSERVABILITY, observabilitySecrets),
+    [GLITCHTIP]: list(GLITCHTIP, glitchtipSecrets),
+    [DOKPLOY]: list(DOKPLOY, dokploySecrets),
+  };
+}
+
+/** One stack: its secrets (if any), then the compose file and containers, then its health. */
+function stackTasks(
+  stack: ComposeStack,
+  health: HealthCheck[],
+  secrets: SecretFile[],
+  pre: string[],
+): AnyTask[] {
+  const tasks: AnyTask[] = [];
+  const deps = [...pre];
+  if (secrets.length) {
+    const s = hostSecretsTask(stack.project, stack.dir, secrets, pre);
+    tasks.push(s);
+    deps.push(s.id);
+  }
+  const compose = composeStackTask(stack, `stack:${stack.project}`, deps);
+  return [...tasks, compose, stackHealthTask(stack.project, health, [compose.id], stack.waitSec)];
+}
+
+/** The control server's stacks: Loki + Grafana, GlitchTip, Dokploy (docs/stacks.md). */
+export function controlTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
+  const swarm = swarmTask(pre);
+  return [
+    ...stackTasks(
+      observabilityStack(inv.observability.retentionDays),
+      observabilityHealth,
+      observabilitySecrets,
+      pre,
+    ),
+    ...stackTasks(glitchtipStack(host.tunnel?.routes ?? []), glitchtipHealth, glitchtipSecrets, pre),
+    swarm,
+    ...stackTasks(dokployStack(host.publicPorts), dokployHealth, dokploySecrets, [...pre, swarm.id]),
+  ];
+}
+
+/**
+ * Alloy on every host, shipping to the control host's Loki over the tailnet. The control host
+ * uses its own tailnet address (probed); the others the one `infra` learned when it bootstrapped
+ * the control host (.infra/hosts.json). Before that, the plan says what to run first.
+ */
+export function alloyTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
+  const control = inv.hosts.find((h) => h.role === 'control');
+  if (!control) return [];
+  const after = host.role === 'control' ? [...pre, `stack:${OBSERVABILITY}`] : pre;
+  let target: LokiTarget = { kind: 'self' };
+  if (control.name !== host.name) {
+    const address = readLearned(inv.stateDir)[control.name]?.tailnetAddress;
+    if (!address) return [lokiUnknownTask(host.name, control.name, after)];
+    target = { kind: 'address', address };
+  }
+  return stackTasks(alloyStack(host.name, target), alloyHealth, [], after);
+}
+
+/** The role stacks of one host: the control server's, and Alloy everywhere. */
+export function stackRoleTasks(inv: Inventory, hostName: string, others: readonly AnyTask[]): AnyTask[] {
+  const host = inv.hosts.find((h) => h.name === hostName);
+  if (!host) return [];
+  const pre = others.map((t) => t.id).filter((id) => PREREQUISITE.test(id));
+  return [...(host.role === 'control' ? controlTasks(inv, host, pre) : []), ...alloyTasks(inv, host, pre)];
+}

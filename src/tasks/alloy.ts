@@ -1,0 +1,104 @@
+import type { Task } from '../engine/task.js';
+import { shq } from '../quote.js';
+import type { ComposeStack } from './compose-stack.js';
+import { LOKI_PORT } from './observability.js';
+import type { HealthCheck } from './stack-health.js';
+import { STACK_IMAGES } from './stack-images.js';
+import { ipv4, loadTemplate, setConfig, stackDir, TAILNET_VARS_PROBE } from './stacks.js';
+
+export const ALLOY = 'alloy';
+export const alloyHealth: HealthCheck[] = [{ service: 'alloy', port: 12345, path: '/-/ready' }];
+
+/** Where Alloy finds Loki: on the control host its own tailnet address, elsewhere the learned one. */
+export type LokiTarget = { kind: 'self' } | { kind: 'address'; address: string };
+
+export const lokiPushUrl = (address: string) => `http://${address}:${LOKI_PORT}/loki/api/v1/push`;
+
+/**
+ * Pure: UPSTREAM §7's docker-monitoring config. Alloy's syntax is not YAML; the one value put
+ * into it (a URL built from a checked IPv4 address) is written as a quoted literal.
+ */
+export function renderAlloyConfig(pushUrl: string): string {
+  return `// Rendered by infra (src/tasks/alloy.ts): Docker container logs -> Loki over the tailnet.
+discovery.docker "local" {
+  host = "unix:///var/run/docker.sock"
+}
+
+discovery.relabel "docker" {
+  targets = []
+  rule {
+    source_labels = ["__meta_docker_container_name"]
+    regex         = "/(.*)"
+    target_label  = "container"
+  }
+  rule {
+    source_labels = ["__meta_docker_container_label_com_docker_compose_project"]
+    target_label  = "compose_project"
+  }
+  rule {
+    target_label = "host"
+    replacement  = constants.hostname
+  }
+}
+
+loki.source.docker "containers" {
+  host          = "unix:///var/run/docker.sock"
+  targets       = discovery.docker.local.targets
+  relabel_rules = discovery.relabel.docker.rules
+  labels        = { "source" = "docker" }
+  forward_to    = [loki.write.remote.receiver]
+}
+
+loki.write "remote" {
+  endpoint {
+    url = ${JSON.stringify(pushUrl)}
+  }
+}
+`;
+}
+
+/** Pure: the Alloy stack of one host, or null when Loki's address is not known (yet). */
+export function renderAlloy(hostName: string, lokiAddress: string | undefined): string | null {
+  const addr = ipv4(lokiAddress);
+  if (!addr) return null;
+  const doc = loadTemplate(ALLOY);
+  doc.setIn(['services', 'alloy', 'image'], STACK_IMAGES.alloy);
+  // constants.hostname is the container's hostname: make it the host's, for the `host` label.
+  doc.setIn(['services', 'alloy', 'hostname'], hostName);
+  setConfig(doc, 'alloy', renderAlloyConfig(lokiPushUrl(addr)), ['alloy']);
+  return doc.toString();
+}
+
+export function alloyStack(hostName: string, target: LokiTarget): ComposeStack {
+  return {
+    project: ALLOY,
+    dir: stackDir(ALLOY),
+    varsProbe: target.kind === 'self' ? TAILNET_VARS_PROBE : undefined,
+    render: (vars) => {
+      const rendered = renderAlloy(hostName, target.kind === 'self' ? vars.tailnet : target.address);
+      // The stack task runs after Tailscale: a control host without a tailnet address is a failed bootstrap.
+      if (!rendered)
+        throw new Error(`${hostName} has no tailnet address yet: Alloy ships logs over the tailnet`);
+      return rendered;
+    },
+    waitSec: 120,
+  };
+}
+
+/**
+ * Stands in for the Alloy stack on an apps host while the control host's tailnet address is
+ * unknown (it is learned by `infra bootstrap <control>`): the plan says so, apply refuses.
+ */
+export function lokiUnknownTask(hostName: string, control: string, after: string[]): Task<null> {
+  const why = `ship ${hostName}'s container logs to Loki on ${control}: ${control}'s tailnet address is not known yet — run: infra bootstrap ${control} first`;
+  return {
+    id: `stack:${ALLOY}`,
+    after,
+    probe: 'true',
+    parse: () => null,
+    diff: () => [
+      { summary: why, kind: 'dependency-missing', expected: `${control} on the tailnet`, actual: null },
+    ],
+    apply: () => [{ script: `echo ${shq(why)} >&2; exit 1` }],
+  };
+}

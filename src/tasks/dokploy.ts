@@ -1,0 +1,168 @@
+import type { Change, Task } from '../engine/task.js';
+import { shq } from '../quote.js';
+import type { ComposeStack } from './compose-stack.js';
+import type { SecretFile } from './host-secrets.js';
+import { sections } from './os-release.js';
+import type { HealthCheck } from './stack-health.js';
+import { STACK_IMAGES } from './stack-images.js';
+import { ipv4, loadTemplate, publish, stackDir, TAILNET_VARS_PROBE } from './stacks.js';
+
+export const DOKPLOY = 'dokploy';
+export const DOKPLOY_NETWORK = 'dokploy-network';
+const TRAEFIK_DIR = '/etc/dokploy/traefik';
+
+export const dokploySecrets: SecretFile[] = [
+  { name: 'dokploy_postgres_password', readBy: { image: STACK_IMAGES.dokployPostgres, user: 'postgres' } },
+  { name: 'dokploy_auth_secret', readBy: { image: STACK_IMAGES.dokploy } },
+];
+
+export const dokployHealth: HealthCheck[] = [
+  { service: 'dokploy', port: 3000, path: '/' },
+  // Traefik's routes belong to Dokploy: any HTTP answer (404 included) means it is serving.
+  { service: 'traefik', port: 80, path: '/', expect: 'any' },
+];
+
+/** Pure: each port on loopback, or on every address when the inventory lists it in public_ports. */
+export function dokployPorts(ports: readonly number[], publicPorts: readonly number[]) {
+  return ports.map((p) => publish(publicPorts.includes(p) ? '0.0.0.0' : '127.0.0.1', p, p));
+}
+
+export function renderDokploy(tailnet: string | undefined, publicPorts: readonly number[]): string {
+  const doc = loadTemplate(DOKPLOY);
+  doc.setIn(['services', 'postgres', 'image'], STACK_IMAGES.dokployPostgres);
+  doc.setIn(['services', 'dokploy', 'image'], STACK_IMAGES.dokploy);
+  doc.setIn(['services', 'traefik', 'image'], STACK_IMAGES.traefik);
+  doc.setIn(['services', 'dokploy', 'environment', 'ADVERTISE_ADDR'], ipv4(tailnet) ?? '');
+  doc.setIn(['services', 'dokploy', 'ports'], doc.createNode(dokployPorts([3000], publicPorts)));
+  doc.setIn(['services', 'traefik', 'ports'], doc.createNode(dokployPorts([80, 443], publicPorts)));
+  return doc.toString();
+}
+
+export function dokployStack(publicPorts: readonly number[]): ComposeStack {
+  return {
+    project: DOKPLOY,
+    dir: stackDir(DOKPLOY),
+    varsProbe: TAILNET_VARS_PROBE,
+    render: (vars) => renderDokploy(vars.tailnet, publicPorts),
+    waitSec: 240,
+  };
+}
+
+export interface SwarmState {
+  docker: boolean;
+  /** docker info's Swarm.LocalNodeState: inactive | pending | active | error | locked. */
+  swarm: string;
+  /** "overlay true" when the attachable overlay exists, "" when it does not. */
+  network: string;
+  traefikConfig: boolean;
+  tailnet?: string;
+}
+
+export const SWARM_PROBE = [
+  'command -v docker >/dev/null 2>&1 || { echo @@nodocker; exit 0; }',
+  'echo @@swarm',
+  "docker info -f '{{.Swarm.LocalNodeState}}' 2>/dev/null",
+  'echo @@network',
+  `docker network inspect -f '{{.Driver}} {{.Attachable}}' ${DOKPLOY_NETWORK} 2>/dev/null || true`,
+  'echo @@traefik',
+  `[ -f ${TRAEFIK_DIR}/traefik.yml ] && [ -d ${TRAEFIK_DIR}/dynamic ] && echo yes || echo no`,
+  'echo @@tailnet',
+  TAILNET_VARS_PROBE,
+].join('\n');
+
+export function parseSwarm(stdout: string): SwarmState {
+  const s = sections(stdout);
+  return {
+    docker: !s.has('nodocker'),
+    swarm: (s.get('swarm') ?? '').trim(),
+    network: (s.get('network') ?? '').trim(),
+    traefikConfig: (s.get('traefik') ?? '').trim() === 'yes',
+    tailnet: ipv4((s.get('tailnet') ?? '').trim().replace(/^tailnet=/, '')),
+  };
+}
+
+/**
+ * Pure. An active swarm is left exactly as it is (the install script's `docker swarm leave
+ * --force` is what this replaces); only an inactive one is initialised, on the tailnet address.
+ */
+export function diffSwarm(st: SwarmState): Change[] {
+  if (!st.docker)
+    return [{ summary: 'prepare Dokploy (docker is not installed yet)', kind: 'swarm-missing' }];
+  const changes: Change[] = [];
+  if (st.swarm === 'inactive')
+    changes.push({
+      summary: `initialise a Docker swarm for Dokploy, advertised on the tailnet address ${st.tailnet ?? '(none yet)'}`,
+      kind: 'swarm-inactive',
+      expected: 'active',
+      actual: 'inactive',
+    });
+  else if (st.swarm !== 'active')
+    changes.push({
+      summary: `the Docker swarm is ${st.swarm || 'unknown'}: infra leaves a swarm it did not make to the operator (docker info)`,
+      kind: 'swarm-foreign',
+      expected: 'active',
+      actual: st.swarm,
+    });
+  if (st.network !== 'overlay true')
+    changes.push({
+      summary: `create the attachable overlay network ${DOKPLOY_NETWORK}`,
+      kind: 'network-missing',
+      expected: 'overlay true',
+      actual: st.network || null,
+    });
+  if (!st.traefikConfig)
+    changes.push({
+      summary: `seed ${TRAEFIK_DIR}/traefik.yml (once: Dokploy owns it afterwards)`,
+      kind: 'file-missing',
+    });
+  return changes;
+}
+
+/** Seeded once when missing; Dokploy rewrites it from its UI, so infra never compares it. */
+export const TRAEFIK_SEED = `# Seeded by infra once; Dokploy manages this file from here on.
+entryPoints:
+  web:
+    address: ":80"
+  websecure:
+    address: ":443"
+providers:
+  docker:
+    exposedByDefault: false
+  file:
+    directory: /etc/dokploy/traefik/dynamic
+    watch: true
+ping: {}
+`;
+
+export function swarmScript(st: SwarmState): string {
+  const lines = ['set -e'];
+  if (st.swarm === 'inactive') {
+    if (!st.tailnet)
+      return "echo 'no tailnet address yet: the swarm is only ever advertised on the tailnet' >&2; exit 1";
+    // Checked again here, at the last moment: a swarm is never re-initialised, never left.
+    lines.push(
+      `if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" = inactive ]; then docker swarm init --advertise-addr ${shq(st.tailnet)} --listen-addr ${shq(`${st.tailnet}:2377`)} >/dev/null; fi`,
+    );
+  } else if (st.swarm !== 'active')
+    return `echo ${shq(`the Docker swarm is ${st.swarm}: resolve it by hand; infra never leaves or re-creates a swarm`)} >&2; exit 1`;
+  if (st.network !== 'overlay true')
+    lines.push(
+      `docker network inspect ${DOKPLOY_NETWORK} >/dev/null 2>&1 || docker network create --driver overlay --attachable ${DOKPLOY_NETWORK} >/dev/null`,
+    );
+  lines.push(
+    `mkdir -p ${TRAEFIK_DIR}/dynamic`,
+    `[ -f ${TRAEFIK_DIR}/traefik.yml ] || printf '%s' ${shq(TRAEFIK_SEED)} > ${TRAEFIK_DIR}/traefik.yml`,
+  );
+  return lines.join('\n');
+}
+
+export function swarmTask(after: string[]): Task<SwarmState> {
+  return {
+    id: `stack:${DOKPLOY}:swarm`,
+    after,
+    probe: SWARM_PROBE,
+    parse: parseSwarm,
+    diff: diffSwarm,
+    apply: (st) => [{ script: swarmScript(st), timeoutMs: 120_000 }],
+  };
+}

@@ -1,0 +1,104 @@
+import type { Change, Task } from '../engine/task.js';
+import { shq } from '../quote.js';
+
+/**
+ * An HTTP endpoint a service must answer. It is asked from the host at the container's address
+ * on the stack's network, not through a published port: it works whatever the service publishes
+ * (the tailnet, loopback, nothing) and needs no curl inside the image (Loki's has no shell).
+ */
+export interface HealthCheck {
+  service: string;
+  port: number;
+  path: string;
+  /** `ok`: 2xx or 3xx (the default); `any`: any HTTP answer (a proxy with no routes says 404). */
+  expect?: 'ok' | 'any';
+}
+
+/** service -> HTTP status, "000" when nothing answered, "none" when there is no running container. */
+export type HealthState = Record<string, string>;
+
+function checkScript(project: string, c: HealthCheck): string {
+  const net = `${project}_default`;
+  return [
+    `id=$(docker ps -q --filter ${shq(`label=com.docker.compose.project=${project}`)} --filter ${shq(`label=com.docker.compose.service=${c.service}`)} | head -n1)`,
+    `ip=$([ -n "$id" ] && docker inspect -f ${shq(`{{with index .NetworkSettings.Networks "${net}"}}{{.IPAddress}}{{end}}`)} "$id" 2>/dev/null)`,
+    `if [ -z "$ip" ]; then code=none; else code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$ip"${shq(`:${c.port}${c.path}`)} || true); fi`,
+    `echo ${shq(c.service)} "\${code:-000}"`,
+  ].join('\n');
+}
+
+export function healthProbe(project: string, checks: readonly HealthCheck[]): string {
+  return [
+    'command -v docker >/dev/null 2>&1 || exit 0',
+    ...checks.map((c) => `( ${checkScript(project, c)} )`),
+  ].join('\n');
+}
+
+export function parseHealth(stdout: string): HealthState {
+  const st: HealthState = {};
+  for (const line of stdout.split('\n')) {
+    const [svc, code] = line.trim().split(/\s+/);
+    if (svc && code) st[svc] = code;
+  }
+  return st;
+}
+
+export const isHealthy = (c: HealthCheck, code: string | undefined): boolean =>
+  !!code && /^\d{3}$/.test(code) && code !== '000' && (c.expect === 'any' || /^[23]/.test(code));
+
+export function diffHealth(project: string, checks: readonly HealthCheck[], st: HealthState): Change[] {
+  return checks
+    .filter((c) => !isHealthy(c, st[c.service]))
+    .map((c) => {
+      const code = st[c.service] ?? 'none';
+      const why = code === 'none' ? 'no running container' : code === '000' ? 'no answer' : `HTTP ${code}`;
+      return {
+        summary: `stack ${project} service ${c.service} is not healthy: GET :${c.port}${c.path} → ${why}`,
+        kind: 'stack-unhealthy',
+        expected: c.expect === 'any' ? 'an HTTP answer' : '2xx/3xx',
+        actual: code,
+      };
+    });
+}
+
+/** Waits (bounded) for every check; on timeout names the services and prints their last log lines. */
+export function waitHealthyScript(project: string, checks: readonly HealthCheck[], waitSec: number): string {
+  const probe = healthProbe(project, checks);
+  const ok = checks
+    .map((c) => {
+      const re = c.expect === 'any' ? '[1-5][0-9][0-9]' : '[23][0-9][0-9]';
+      return `echo "$out" | grep -Eq ${shq(`^${c.service} ${re}$`)}`;
+    })
+    .join(' && ');
+  return [
+    `end=$(( $(date +%s) + ${waitSec} ))`,
+    'while :; do',
+    `  out=$( ${probe}\n)`,
+    `  if ${ok}; then exit 0; fi`,
+    '  [ "$(date +%s)" -lt "$end" ] || break',
+    '  sleep 2',
+    'done',
+    `echo "stack ${project} is not healthy after ${waitSec}s: $(echo "$out" | tr '\\n' ' ')" >&2`,
+    ...checks.map(
+      (c) =>
+        `docker logs --tail 15 $(docker ps -aq --filter ${shq(`label=com.docker.compose.project=${project}`)} --filter ${shq(`label=com.docker.compose.service=${c.service}`)} | head -n1) >&2 2>&1 || true`,
+    ),
+    'exit 1',
+  ].join('\n');
+}
+
+export function stackHealthTask(
+  project: string,
+  checks: readonly HealthCheck[],
+  after: string[],
+  waitSec = 120,
+): Task<HealthState> {
+  return {
+    id: `stack:${project}:health`,
+    after,
+    probe: healthProbe(project, checks),
+    parse: parseHealth,
+    diff: (st) => diffHealth(project, checks, st),
+    apply: () => [{ script: waitHealthyScript(project, checks, waitSec), timeoutMs: (waitSec + 60) * 1000 }],
+  };
+}
