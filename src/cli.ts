@@ -203,6 +203,22 @@ program
   );
 // --- end apps ---
 
+// --- stacks: generated secrets (docs/stacks.md) ---
+const secrets = program.command('secrets').description('secrets that stacks generated on their host');
+secrets
+  .command('show')
+  .description("print a stack's generated secrets (read on the host; only when asked)")
+  .argument('<host>', 'host name from the inventory')
+  .argument('<stack>', 'observability, glitchtip or dokploy')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  infra secrets show toucan observability   # the Grafana admin password\n  infra --lab secrets show toucan glitchtip',
+  )
+  .action((host: string, stack: string) =>
+    run(async () => (await import('./commands/secrets.js')).showSecrets(globals(), host, stack)),
+  );
+// --- end stacks ---
+
 const inventory = program.command('inventory').description('work with the inventory file');
 inventory
   .command('validate')
