@@ -105,6 +105,7 @@ export async function createHost(
   host: LabHost,
   pubKey: string,
   knownHosts: string,
+  stateDir: string,
   progress: LabProgress,
 ): Promise<void> {
   const t0 = Date.now();
@@ -122,6 +123,8 @@ export async function createHost(
       LABEL,
       '--label',
       `infra.lab.role=${host.role}`,
+      '--label',
+      `infra.lab.state=${stateDir}`,
     ],
     ...['--cap-add', 'ALL', '--cap-drop', 'SYS_RESOURCE'],
     ...['--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined'],

@@ -64,7 +64,7 @@ export async function ensureServicesImage(progress: LabProgress): Promise<void> 
 }
 
 /** A hash of every file under DIR, so stand-in edits rebuild the repository and nothing else does. */
-function treeHash(dir: string): string {
+export function treeHash(dir: string): string {
   const h = createHash('sha256');
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { containerName, hostAddresses, LABEL } from './constants.js';
+import { cacheDir, containerName, hostAddresses, LABEL } from './constants.js';
 import { dockerTry } from './exec.js';
 import { createHost, ensureNetworks, hostState, removeHost, startHost } from './hosts.js';
 import { ensureAptRepo, ensureHostImage, ensureServicesImage, withBuildLock } from './images.js';
@@ -11,12 +11,26 @@ import { ensureDocker, ensureHostTools, withLock } from './tools.js';
 import type { LabHost, LabHostSpec, LabProgress, LabState } from './types.js';
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,40}$/;
-const lockOf = (stateDir: string) => join(stateDir, 'lab.lock');
+/**
+ * One lock for the machine, not per lab: container names, addresses and networks are global,
+ * so two labs (two state dirs) must never change Docker objects at the same time.
+ */
+const lockOf = (_stateDir: string) => join(cacheDir(), 'lab.lock');
 
 function findHost(state: LabState | undefined, name: string): LabHost {
   const host = state?.hosts.find((h) => h.name === name);
   if (!host) throw new Error(`no lab host named ${name}${state ? '' : ' (no lab: run lab up)'}`);
   return host;
+}
+
+/** Refuses to replace a host that another live lab (another state dir) still lists. */
+async function assertNotOwnedElsewhere(container: string, stateDir: string): Promise<void> {
+  const r = await dockerTry(['inspect', '-f', '{{index .Config.Labels "infra.lab.state"}}', container]);
+  const owner = r.code === 0 ? r.stdout.trim() : '';
+  if (!owner || owner === stateDir || owner === '<no value>') return;
+  if (readLabState(owner)?.hosts.some((h) => h.container === container)) {
+    throw new Error(`${container} belongs to the lab in ${owner}; use that lab, or run lab down there first`);
+  }
 }
 
 /** Brings the lab to match `specs`; hosts that exist and booted are kept (idempotent). */
@@ -63,12 +77,13 @@ export async function labUp(
       const h = host;
       pending.push(
         (async () => {
+          if (!known) await assertNotOwnedElsewhere(h.container, stateDir);
           const st = known ? await hostState(h.container) : 'missing';
           if (st === 'running' || st === 'degraded') h.state = st;
           else if (st === 'stopped') h.state = await startHost(h);
           else {
             progress(`${h.name}: creating (${h.role})`);
-            await createHost(h, pubKey, state.knownHostsFile, progress);
+            await createHost(h, pubKey, state.knownHostsFile, stateDir, progress);
           }
         })(),
       );
@@ -139,7 +154,7 @@ export async function labReset(stateDir: string, name: string, progress: LabProg
     const host = findHost(state, name);
     const pubKey = await ensureLabKey(state!.keyFile);
     progress(`${name}: resetting to a fresh host`);
-    await createHost(host, pubKey, state!.knownHostsFile, progress);
+    await createHost(host, pubKey, state!.knownHostsFile, stateDir, progress);
     writeLabState(state!);
     return host;
   });

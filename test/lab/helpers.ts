@@ -1,11 +1,17 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { LabState } from '../../src/lab/index.js';
 import { labUp } from '../../src/lab/index.js';
 
 /** One lab for the whole suite: every test file asks for the same hosts, labUp keeps them. */
-export const LAB_DIR = process.env.INFRA_LAB_TEST_DIR ?? join(tmpdir(), 'infra-lab-test');
+/**
+ * The same lab dir as the end-to-end harness (test/e2e/harness.ts): Docker names are global,
+ * so there is one lab per machine and every suite shares it.
+ */
+export const LAB_DIR =
+  process.env.INFRA_LAB_TEST_DIR ??
+  join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.infra-e2e', '.infra', 'lab');
 export const LAB_HOSTS = [
   { name: 'toucan', role: 'control' },
   { name: 'hornbill', role: 'apps' },
