@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { labAssetsDir, MIRROR, REGISTRY_LOCAL_PORT } from './constants.js';
 import { docker, dockerTry, must } from './exec.js';
 import { treeHash, withBuildLock } from './images.js';
+import { buildStackImage, STACK_IMAGE_NAMES } from './stack-images.js';
 import type { LabProgress } from './types.js';
 
 /** How each lab image is made. Real software unless `standin` says otherwise. */
@@ -20,7 +21,7 @@ interface Recipe {
 const EMBEDDED_PG16 = '16.14.0-beta.17';
 
 /** Images every lab gets in its mirror; more can be asked for with labEnsureImages. */
-export const LAB_DEFAULT_IMAGES = ['postgres:18', 'postgres:17', 'postgres:16'];
+export const LAB_DEFAULT_IMAGES = ['postgres:18', 'postgres:17', 'postgres:16', ...STACK_IMAGE_NAMES];
 
 const localTag = (name: string) => `infra-lab/${name}`;
 /** Docker Hub's layout, which a mirror serves: official images under library/, others as named. */
@@ -85,6 +86,10 @@ const RECIPES: Record<string, Recipe> = {
   'postgres:16': postgres(16),
   'postgres:17': postgres(17),
   'postgres:18': postgres(18),
+  // The role stacks' images (src/lab/stack-images.ts): LAB STAND-INs, and real Valkey.
+  ...Object.fromEntries(
+    STACK_IMAGE_NAMES.map((n) => [n, { build: (p: LabProgress) => buildStackImage(n, localTag(n), p) }]),
+  ),
 };
 
 /** The digest the lab registry holds for NAME:TAG (asked on loopback, where it is published). */
