@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LabState } from '../../src/lab/index.js';
-import { labReset, labStartHost, labStatus, labStopHost, labUp } from '../../src/lab/index.js';
+import { labReset, labStartHost, labStatus, labStopHost } from '../../src/lab/index.js';
 import { bringUpScratch, LAB_DIR, LAB_TIMEOUT, SCRATCH, ssh } from './helpers.js';
 
 /** iptables rules of THIS machine, without packet counters and timestamps. */
