@@ -2,11 +2,12 @@ import { readFileSync } from 'node:fs';
 import { removeAppText, writeFileAtomic } from '../inventory/edit.js';
 import { defaultInventoryPath } from '../inventory/load.js';
 import { shq } from '../quote.js';
+import { Output } from '../report/output.js';
 import { unitName } from '../tasks/backup-timer.js';
 import { backupDir, runBackupScript } from '../tasks/pg-backup.js';
 import { appDir, stopStackScript } from '../tasks/postgres-app.js';
 import { confirm, findApp, loadApps, withApp } from './app-host.js';
-import type { GlobalOptions } from './converge.js';
+import { type GlobalOptions, redactorFor } from './converge.js';
 
 /** Disables and removes the app's nightly backup units (they would fail on a stopped stack). */
 export function removeTimerScript(app: string): string {
@@ -84,5 +85,6 @@ export async function removeApp(
     { inv, app },
   );
   writeFileAtomic(file, edited);
+  new Output(redactorFor(inv)).line(`removed ${name} from ${file}`);
   return 0;
 }

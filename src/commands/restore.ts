@@ -1,5 +1,11 @@
 import { InfraError } from '../errors.js';
-import { backupDir, checkBackupName, restoreScript, runBackupScript } from '../tasks/pg-backup.js';
+import {
+  backupDir,
+  checkBackupName,
+  restoreScript,
+  runBackupScript,
+  verifyScript,
+} from '../tasks/pg-backup.js';
 import { confirm, withApp } from './app-host.js';
 import type { GlobalOptions } from './converge.js';
 
@@ -21,7 +27,6 @@ export async function restore(
         `${JSON.stringify(given)} is not a backup of ${app}: expected a name like ${app}-20260101T023000Z.dump (see: infra backups ${app})`,
       );
     const file = `${backupDir(app)}/${name}`;
-    const { verifyScript } = await import('../tasks/pg-backup.js');
     const check = await s.transport.exec(verifyScript(app, name));
     if (check.code === 4)
       throw new InfraError(`no backup ${name} of ${app} on ${s.host.name} (see: infra backups ${app})`);
