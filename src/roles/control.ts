@@ -79,7 +79,7 @@ export function alloyTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[]
   const control = inv.hosts.find((h) => h.role === 'control');
   if (!control) return [];
   const after = host.role === 'control' ? [...pre, `stack:${OBSERVABILITY}`] : pre;
-  let target: LokiTarget = { kind: 'self' };
+  let target: LokiTarget = { kind: 'local' };
   if (control.name !== host.name) {
     const address = readLearned(inv.stateDir)[control.name]?.tailnetAddress;
     if (!address) return [lokiUnknownTask(host.name, control.name, after)];

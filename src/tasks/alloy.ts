@@ -4,13 +4,19 @@ import type { ComposeStack } from './compose-stack.js';
 import { LOKI_PORT } from './observability.js';
 import type { HealthCheck } from './stack-health.js';
 import { STACK_IMAGES } from './stack-images.js';
-import { ipv4, loadTemplate, setConfig, stackDir, TAILNET_VARS_PROBE } from './stacks.js';
+import { ipv4, loadTemplate, setConfig, stackDir } from './stacks.js';
 
 export const ALLOY = 'alloy';
 export const alloyHealth: HealthCheck[] = [{ service: 'alloy', port: 12345, path: '/-/ready' }];
 
-/** Where Alloy finds Loki: on the control host its own tailnet address, elsewhere the learned one. */
-export type LokiTarget = { kind: 'self' } | { kind: 'address'; address: string };
+/**
+ * Where Alloy finds Loki: on the control host, Loki itself on the observability stack's network
+ * (no dependence on the tailnet being up); elsewhere the control host's learned tailnet address.
+ */
+export type LokiTarget = { kind: 'local' } | { kind: 'address'; address: string };
+
+/** The observability stack's default network, which Alloy on the control host joins. */
+export const OBSERVABILITY_NETWORK = 'observability_default';
 
 export const lokiPushUrl = (address: string) => `http://${address}:${LOKI_PORT}/loki/api/v1/push`;
 
@@ -57,32 +63,26 @@ loki.write "remote" {
 `;
 }
 
-/** Pure: the Alloy stack of one host, or null when Loki's address is not known (yet). */
-export function renderAlloy(hostName: string, lokiAddress: string | undefined): string | null {
-  const addr = ipv4(lokiAddress);
+/** Pure: the Alloy stack of one host, or null when Loki's address is not a usable one. */
+export function renderAlloy(hostName: string, target: LokiTarget): string | null {
+  const addr = target.kind === 'local' ? 'loki' : ipv4(target.address);
   if (!addr) return null;
   const doc = loadTemplate(ALLOY);
   doc.setIn(['services', 'alloy', 'image'], STACK_IMAGES.alloy);
   // constants.hostname is the container's hostname: make it the host's, for the `host` label.
   doc.setIn(['services', 'alloy', 'hostname'], hostName);
+  if (target.kind === 'local') {
+    doc.setIn(['services', 'alloy', 'networks'], doc.createNode(['default', 'observability']));
+    doc.setIn(['networks', 'observability'], doc.createNode({ name: OBSERVABILITY_NETWORK, external: true }));
+  }
   setConfig(doc, 'alloy', renderAlloyConfig(lokiPushUrl(addr)), ['alloy']);
   return doc.toString();
 }
 
 export function alloyStack(hostName: string, target: LokiTarget): ComposeStack {
-  return {
-    project: ALLOY,
-    dir: stackDir(ALLOY),
-    varsProbe: target.kind === 'self' ? TAILNET_VARS_PROBE : undefined,
-    render: (vars) => {
-      const rendered = renderAlloy(hostName, target.kind === 'self' ? vars.tailnet : target.address);
-      // The stack task runs after Tailscale: a control host without a tailnet address is a failed bootstrap.
-      if (!rendered)
-        throw new Error(`${hostName} has no tailnet address yet: Alloy ships logs over the tailnet`);
-      return rendered;
-    },
-    waitSec: 120,
-  };
+  const rendered = renderAlloy(hostName, target);
+  if (!rendered) throw new Error(`not an IPv4 address for Loki: ${JSON.stringify(target)}`);
+  return { project: ALLOY, dir: stackDir(ALLOY), render: () => rendered, waitSec: 120 };
 }
 
 /**

@@ -64,14 +64,19 @@ describe('observability stack (Loki + Grafana)', () => {
 
 describe('alloy stack', () => {
   it('ships to the given Loki address over the tailnet, labelled with the host name', () => {
-    const text = renderAlloy('hornbill', TAILNET)!;
+    const text = renderAlloy('hornbill', { kind: 'address', address: TAILNET })!;
     expect(text).toContain(`url = "http://${TAILNET}:3100/loki/api/v1/push"`);
     expect(services(text).alloy!.hostname).toBe('hornbill');
     expect(services(text).alloy!.image).toBe(STACK_IMAGES.alloy);
     expect(services(text).alloy!.ports).toBeUndefined();
   });
   it.each([undefined, '', 'toucan', '100.77.0.10:3100', '"; x'])('no Loki address %j -> no stack', (a) => {
-    expect(renderAlloy('hornbill', a)).toBeNull();
+    expect(renderAlloy('hornbill', { kind: 'address', address: a as string })).toBeNull();
+  });
+  it('on the control host, pushes to Loki on the observability network (no tailnet needed)', () => {
+    const text = renderAlloy('toucan', { kind: 'local' })!;
+    expect(text).toContain('url = "http://loki:3100/loki/api/v1/push"');
+    expect(parse(text).networks.observability).toEqual({ name: 'observability_default', external: true });
   });
   it('keeps container and compose-project labels (UPSTREAM §7)', () => {
     const cfg = renderAlloyConfig(lokiPushUrl(TAILNET));
