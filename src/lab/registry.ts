@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { labAssetsDir, MIRROR, REGISTRY_LOCAL_PORT } from './constants.js';
 import { docker, dockerTry, must } from './exec.js';
 import { treeHash, withBuildLock } from './images.js';
-import { buildStackImage, STACK_IMAGE_NAMES } from './stack-images.js';
+import { buildStackImage, STACK_IMAGE_NAMES, stackRecipeHash } from './stack-images.js';
 import type { LabProgress } from './types.js';
 
 /** How each lab image is made. Real software unless `standin` says otherwise. */
@@ -88,7 +88,13 @@ const RECIPES: Record<string, Recipe> = {
   'postgres:18': postgres(18),
   // The role stacks' images (src/lab/stack-images.ts): LAB STAND-INs, and real Valkey.
   ...Object.fromEntries(
-    STACK_IMAGE_NAMES.map((n) => [n, { build: (p: LabProgress) => buildStackImage(n, localTag(n), p) }]),
+    STACK_IMAGE_NAMES.map((n) => [
+      n,
+      {
+        recipeHash: () => stackRecipeHash(n),
+        build: (p: LabProgress, labels: string[]) => buildStackImage(n, localTag(n), p, labels),
+      },
+    ]),
   ),
 };
 

@@ -1,4 +1,5 @@
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STACK_IMAGES } from '../tasks/stack-images.js';
@@ -28,8 +29,24 @@ async function ensureBase(progress: LabProgress): Promise<void> {
   await must('sh', [join(labAssetsDir(), 'images', 'stacks', 'build-base.sh'), HOST_IMAGE, BASE]);
 }
 
+/** Changes with the build assets (lab/images/stacks/*), so an edited stand-in is rebuilt. */
+export function stackRecipeHash(name: string): string {
+  const dir = join(labAssetsDir(), 'images', 'stacks');
+  const h = createHash('sha256').update(name).update(HOST_IMAGE);
+  for (const f of readdirSync(dir).sort())
+    h.update(f)
+      .update('\0')
+      .update(readFileSync(join(dir, f)));
+  return h.digest('hex').slice(0, 16);
+}
+
 /** Builds one stack image as `tag` (the registry's local tag for NAME:TAG). */
-export async function buildStackImage(name: string, tag: string, progress: LabProgress): Promise<void> {
+export async function buildStackImage(
+  name: string,
+  tag: string,
+  progress: LabProgress,
+  labels: string[] = [],
+): Promise<void> {
   await ensureBase(progress);
   const kind = STANDINS[name];
   const ctx = mkdtempSync(join(tmpdir(), 'infra-lab-stack-'));
@@ -45,6 +62,7 @@ export async function buildStackImage(name: string, tag: string, progress: LabPr
         '-f',
         join(ctx, file),
         ...Object.entries(args).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
+        ...labels,
         '-t',
         tag,
         ctx,
