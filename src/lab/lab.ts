@@ -23,14 +23,10 @@ function findHost(state: LabState | undefined, name: string): LabHost {
   return host;
 }
 
-/** Refuses to replace a host that another live lab (another state dir) still lists. */
-async function assertNotOwnedElsewhere(container: string, stateDir: string): Promise<void> {
+/** The state dir of the lab that created the container; undefined when there is no container. */
+async function ownerOf(container: string): Promise<string | undefined> {
   const r = await dockerTry(['inspect', '-f', '{{index .Config.Labels "infra.lab.state"}}', container]);
-  const owner = r.code === 0 ? r.stdout.trim() : '';
-  if (!owner || owner === stateDir || owner === '<no value>') return;
-  if (readLabState(owner)?.hosts.some((h) => h.container === container)) {
-    throw new Error(`${container} belongs to the lab in ${owner}; use that lab, or run lab down there first`);
-  }
+  return r.code === 0 ? r.stdout.trim().replace('<no value>', '') : undefined;
 }
 
 /** Brings the lab to match `specs`; hosts that exist and booted are kept (idempotent). */
@@ -57,8 +53,8 @@ export async function labUp(
     const pending: Promise<void>[] = [];
     for (const spec of specs) {
       let host = state.hosts.find((h) => h.name === spec.name);
-      // A container this state does not know (another lab dir, a crashed run) is never adopted:
-      // its keys and authorisation are unknown, so it is recreated.
+      // A container is kept only if this lab made it: another lab's (another state dir, a CI clone,
+      // a crashed run) has keys and an authorisation this lab cannot vouch for, so it is replaced.
       const known = Boolean(host);
       if (!host) {
         const used = new Set(state.hosts.map((h) => h.publicAddress));
@@ -77,8 +73,12 @@ export async function labUp(
       const h = host;
       pending.push(
         (async () => {
-          if (!known) await assertNotOwnedElsewhere(h.container, stateDir);
-          const st = known ? await hostState(h.container) : 'missing';
+          const owner = await ownerOf(h.container);
+          // Unlabelled: made before labs were labelled with their dir; this lab's if it lists it.
+          const mine = known && (owner === stateDir || owner === '');
+          if (owner !== undefined && !mine)
+            progress(`${h.name}: replacing ${h.container} (made by ${owner || 'an unknown lab'})`);
+          const st = mine ? await hostState(h.container) : 'missing';
           if (st === 'running' || st === 'degraded') h.state = st;
           else if (st === 'stopped') h.state = await startHost(h);
           else {
