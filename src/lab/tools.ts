@@ -98,7 +98,12 @@ async function withFileLock<T>(
       writeFileSync(path, String(process.pid), { flag: 'wx' });
       break;
     } catch {
-      const owner = Number(readFileSync(path, { encoding: 'utf8', flag: 'a+' }).trim());
+      let owner: number;
+      try {
+        owner = Number(readFileSync(path, 'utf8').trim());
+      } catch {
+        continue; // released between our attempt and the read
+      }
       // An empty file is a lock being written right now; only a lasting one is stale.
       const stale = owner ? !pidAlive(owner) : ++empty > 10;
       if (stale) {
