@@ -25,6 +25,8 @@ export async function addApp(g: GlobalOptions, name: string, o: AddAppOptions): 
   checkAppName(name);
   const major = checkPgMajor(o.pg);
   const out = new Output(new Redactor());
+  // With --json, stdout carries the one JSON document; what add-app says goes to stderr.
+  const say = (line: string) => (o.json ? out.error(line) : out.line(line));
   const parsed = parseInventoryText(text);
   const existing = parsed.ok ? parsed.doc.apps[name] : undefined;
   let host: string;
@@ -37,12 +39,12 @@ export async function addApp(g: GlobalOptions, name: string, o: AddAppOptions): 
           ? `to change its major, run: infra upgrade-pg ${name} --to ${major}`
           : undefined,
       );
-    out.line(`${name} is already in the inventory (postgres ${major} on ${existing.host}); converging it`);
+    say(`${name} is already in the inventory (postgres ${major} on ${existing.host}); converging it`);
   } else {
     const edited = addAppText(text, { name, postgres: major, host: o.host });
     writeFileAtomic(file, edited.text);
     host = edited.host;
-    out.line(`added ${name} (postgres ${major} on ${edited.host}) to ${file}`);
+    say(`added ${name} (postgres ${major} on ${edited.host}) to ${file}`);
   }
   const code = await converge('apply', g, [host], o, {
     plan: (inv) => singleAppTasks(inv, name),

@@ -98,6 +98,7 @@ export function passwordScript(app: string, major: number): string {
   const img = shq(imageOf(major));
   return [
     'set -e',
+    "command -v docker >/dev/null 2>&1 || { echo 'docker is not installed here yet: run infra bootstrap for this host first' >&2; exit 1; }",
     `mkdir -p ${shq(appDir(app))} && chmod 700 ${shq(appDir(app))}`,
     `if [ ! -s ${f} ]; then (umask 077; head -c 48 /dev/urandom | base64 | tr -d '/+=\\n' | head -c 40 > ${f}.tmp && mv -f ${f}.tmp ${f}); fi`,
     chownForImage(f, img),
