@@ -64,7 +64,12 @@ describe('add-app: one real PostgreSQL per app', () => {
   beforeAll(async () => {
     resetInventory(BASE);
     await ensureLab();
-    // Images cached by an earlier lab run may be older builds than the registry's.
+    // A clean slate for apps (an earlier run's volumes would be found again, by design), and
+    // images cached by an earlier lab run may be older builds than the registry's.
+    await onHost(
+      'hornbill',
+      'command -v docker >/dev/null || exit 0; docker ps -aq --filter label=io.infra.app | xargs -r docker rm -f >/dev/null; docker volume ls -q --filter label=io.infra.app | xargs -r docker volume rm >/dev/null; rm -rf /srv/infra/apps /var/backups/infra; for u in /etc/systemd/system/infra-pg-backup-*.timer; do [ -f "$u" ] && systemctl disable --now "$(basename "$u")"; done; rm -f /etc/systemd/system/infra-pg-backup-*; systemctl daemon-reload; true',
+    );
     await onHost(
       'hornbill',
       'command -v docker >/dev/null && docker image rm postgres:16 postgres:17 postgres:18 >/dev/null 2>&1; true',
