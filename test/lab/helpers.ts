@@ -36,12 +36,16 @@ export function ssh(state: LabState, address: string, command: string, input?: s
 }
 
 /**
- * Tests that change a host (stop, reset, UFW, stand-in installs) use this scratch host, so the
- * files sharing the lab (toucan, hornbill) never see their hosts altered or vanish.
+ * Tests that change a host use scratch hosts, so the files sharing the lab (toucan, hornbill)
+ * never see their hosts altered or vanish: `kiwi` is stopped, reset and firewalled; `kaka`
+ * keeps its inner Docker engine across runs, so a warm run does not reinstall it.
  */
 export const SCRATCH = 'kiwi';
+export const DOCKER_SCRATCH = 'kaka';
 export function bringUpScratch(): Promise<LabState> {
-  return labUp([...LAB_HOSTS, { name: SCRATCH, role: 'scratch' }], LAB_DIR, (m) =>
-    process.stderr.write(`[lab] ${m}\n`),
+  return labUp(
+    [...LAB_HOSTS, { name: SCRATCH, role: 'scratch' }, { name: DOCKER_SCRATCH, role: 'scratch' }],
+    LAB_DIR,
+    (m) => process.stderr.write(`[lab] ${m}\n`),
   );
 }

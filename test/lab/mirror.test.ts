@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LabHost, LabState } from '../../src/lab/index.js';
 import { labEnsureImages } from '../../src/lab/index.js';
-import { bringUpScratch, LAB_TIMEOUT, SCRATCH, ssh } from './helpers.js';
+import { bringUpScratch, DOCKER_SCRATCH, LAB_TIMEOUT, ssh } from './helpers.js';
 
 /**
  * A host's own Docker engine (Debian's docker.io) pulls `postgres:18` by its real name through
@@ -15,7 +15,7 @@ describe('registry mirror and real PostgreSQL images', () => {
   beforeAll(async () => {
     lab = await bringUpScratch();
     await labEnsureImages(['postgres:18'], (m) => process.stderr.write(`[lab] ${m}\n`));
-    host = lab.hosts.find((h) => h.name === SCRATCH)!;
+    host = lab.hosts.find((h) => h.name === DOCKER_SCRATCH)!;
     const mirror = lab.upstream.registryMirror;
     const daemon = JSON.stringify({
       'registry-mirrors': [mirror],
@@ -31,7 +31,8 @@ systemctl reset-failed docker; systemctl restart docker && docker info --format 
 
   it('pulls postgres:18 through the mirror and SELECT version() says 18', async () => {
     const pull = await sh(
-      'docker rm -f db >/dev/null 2>&1; docker volume rm -f pgdata >/dev/null 2>&1; docker pull -q postgres:18',
+      // The image is removed first, so the pull really goes through the mirror on every run.
+      'docker rm -f db >/dev/null 2>&1; docker volume rm -f pgdata >/dev/null 2>&1; docker rmi -f postgres:18 >/dev/null 2>&1; docker pull -q postgres:18',
     );
     expect(pull.exitCode, pull.stderr).toBe(0);
     const run = await sh(

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LabHost, LabState } from '../../src/lab/index.js';
-import { labStartHost, labStopHost } from '../../src/lab/index.js';
+import { labReset, labStartHost, labStopHost } from '../../src/lab/index.js';
 import { bringUpScratch, LAB_DIR, LAB_TIMEOUT, SCRATCH, ssh } from './helpers.js';
 
 /**
@@ -19,7 +19,8 @@ describe('stand-in tailscale and cloudflared from the lab apt repository', () =>
 
   beforeAll(async () => {
     lab = await bringUpScratch();
-    host = lab.hosts.find((h) => h.name === SCRATCH)!;
+    // A fresh host: no tailscale state from an earlier run.
+    host = await labReset(LAB_DIR, SCRATCH, () => {});
     const ts = lab.upstream.tailscaleApt;
     const cf = lab.upstream.cloudflaredApt;
     const install = await sh(`set -e
