@@ -23,12 +23,12 @@ export function bringUpLab(): Promise<LabState> {
 }
 
 /** OpenSSH with the lab key and the lab's pinned known_hosts (no trust on first use). */
-export function ssh(state: LabState, address: string, command: string, input?: string) {
+export function ssh(state: LabState, address: string, command: string, input?: string, connectTimeout = 10) {
   return execa(
     'ssh',
     [
       ...['-o', `UserKnownHostsFile=${state.knownHostsFile}`, '-o', 'StrictHostKeyChecking=yes'],
-      ...['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR'],
+      ...['-o', 'BatchMode=yes', '-o', `ConnectTimeout=${connectTimeout}`, '-o', 'LogLevel=ERROR'],
       ...['-i', state.keyFile, `root@${address}`, command],
     ],
     { reject: false, input },

@@ -52,7 +52,7 @@ describe('lab lifecycle', () => {
     const h = lab.hosts.find((x) => x.name === SCRATCH)!;
     await labStopHost(LAB_DIR, SCRATCH);
     expect((await labStatus(LAB_DIR))!.hosts.find((x) => x.name === SCRATCH)!.state).toBe('stopped');
-    const down = await ssh(lab, h.publicAddress, 'true');
+    const down = await ssh(lab, h.publicAddress, 'true', undefined, 2);
     expect(down.exitCode).not.toBe(0);
     await labStartHost(LAB_DIR, SCRATCH);
     const up = await ssh(lab, h.publicAddress, 'ip -o link show');
