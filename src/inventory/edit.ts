@@ -19,10 +19,29 @@ export interface NewApp {
   host?: string;
 }
 
+/**
+ * An app's name becomes a compose project and a docker network: it must not be one of the role
+ * stacks' projects or one of Docker's own networks.
+ */
+export const RESERVED_APP_NAMES = [
+  'alloy',
+  'observability',
+  'glitchtip',
+  'dokploy',
+  'infra',
+  'bridge',
+  'host',
+  'none',
+];
+
 export function checkAppName(name: string): void {
   if (!APP_NAME.test(name))
     throw new InfraError(
       `invalid app name ${JSON.stringify(name)}: expected lowercase letters, digits and dashes, starting with a letter (at most 31)`,
+    );
+  if (RESERVED_APP_NAMES.includes(name))
+    throw new InfraError(
+      `app name ${JSON.stringify(name)} is reserved (a role stack or a Docker network): expected another name than ${RESERVED_APP_NAMES.join(', ')}`,
     );
 }
 

@@ -84,6 +84,8 @@ describe('add-app edits the inventory text, nothing else', () => {
       /host toucan has role control: expected a host with role apps \(hornbill\)/,
     ],
     [{ name: '9lives', postgres: 18 }, /invalid app name/],
+    [{ name: 'dokploy', postgres: 18 }, /app name "dokploy" is reserved/],
+    [{ name: 'host', postgres: 18 }, /is reserved/],
   ])('refuses %j with one line', (app, msg) => {
     expect(() => addAppText(withoutApps, app)).toThrow(msg);
     try {
