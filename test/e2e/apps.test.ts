@@ -249,8 +249,8 @@ describe('add-app: one real PostgreSQL per app', () => {
 
   it('check finds a stopped stack and an orphan stack; apply fixes both', async () => {
     await onHost('hornbill', 'docker stop beanstock-db-1 >/dev/null');
-    const text = inventoryText();
-    resetInventory(removeAppText(text, 'xhosa'));
+    // xhosa leaves the inventory by hand (not remove-app): its running stack is now an orphan.
+    resetInventory(removeAppText(inventoryText(), 'xhosa'));
     const c = await lab('check', 'hornbill', '--json');
     expect(c.code).toBe(2);
     const kinds = mine(c.stdout, 'findings').map((f) => f.kind);
@@ -259,6 +259,21 @@ describe('add-app: one real PostgreSQL per app', () => {
     await lab('apply', 'hornbill');
     expect(mine((await lab('check', 'hornbill', '--json')).stdout, 'findings')).toEqual([]);
     expect((await onHost('hornbill', 'docker ps -q --filter label=io.infra.app=xhosa')).stdout).toBe('');
-    resetInventory(text);
+  });
+
+  it('the nightly timer is installed; a backup older than 26 h is drift that apply fixes', async () => {
+    const t = await onHost(
+      'hornbill',
+      'systemctl is-enabled infra-pg-backup-beanstock.timer; systemctl is-active infra-pg-backup-beanstock.timer',
+    );
+    expect(t.stdout.split('\n')).toEqual(['enabled', 'active']);
+    const run = await onHost('hornbill', 'systemctl start infra-pg-backup-beanstock.service && echo ok');
+    expect(run.stdout, run.all).toBe('ok');
+    await onHost('hornbill', "touch -d '30 hours ago' /var/backups/infra/beanstock/*.dump");
+    const c = await lab('check', 'hornbill', '--json');
+    expect(c.code).toBe(2);
+    expect(mine(c.stdout, 'findings').map((f) => f.kind)).toEqual(['backup-stale']);
+    await lab('apply', 'hornbill');
+    expect(mine((await lab('check', 'hornbill', '--json')).stdout, 'findings')).toEqual([]);
   });
 });
