@@ -90,7 +90,7 @@ export function restoreScript(app: string, name: string): string {
 
 /** Pure: `sha256sum` file line -> hex digest. */
 export function parseChecksumLine(line: string): string | undefined {
-  return /^([0-9a-f]{64})\s/.exec(line.trim() + ' ')?.[1];
+  return /^([0-9a-f]{64})(\s|$)/.exec(line.trim())?.[1];
 }
 
 export function humanSize(bytes: number): string {
