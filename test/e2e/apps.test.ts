@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { removeAppText } from '../../src/inventory/edit.js';
 import {
@@ -275,5 +276,17 @@ describe('add-app: one real PostgreSQL per app', () => {
     expect(mine(c.stdout, 'findings').map((f) => f.kind)).toEqual(['backup-stale']);
     await lab('apply', 'hornbill');
     expect(mine((await lab('check', 'hornbill', '--json')).stdout, 'findings')).toEqual([]);
+  });
+
+  it('db psql is an interactive psql in the container (a pseudo-terminal via script(1))', async () => {
+    const cli = `node ${path.join(REPO, 'bin/infra.js')} -i ${INVENTORY} --lab db psql beanstock`;
+    const r = await execa('script', ['-qec', cli, '/dev/null'], {
+      reject: false,
+      input: 'SELECT 40 + 2 AS answer;\n\\q\n',
+      env: { NO_COLOR: '1' },
+      timeout: 60_000,
+    });
+    expect(r.stdout, r.stderr).toMatch(/beanstock=# /);
+    expect(r.stdout).toMatch(/answer[\s\S]*42/);
   });
 });
