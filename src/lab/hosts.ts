@@ -15,6 +15,18 @@ export async function ensureNetworks(): Promise<void> {
   }
 }
 
+/** Address -> container name, for every running container on the public lab network (any lab's). */
+export async function addressHolders(): Promise<Map<string, string>> {
+  const fmt = '{{range .Containers}}{{.Name}} {{.IPv4Address}}\n{{end}}';
+  const r = await dockerTry(['network', 'inspect', '--format', fmt, PUBLIC_NET.name]);
+  const map = new Map<string, string>();
+  for (const line of r.stdout.split('\n')) {
+    const [name, cidr] = line.trim().split(' ');
+    if (name && cidr) map.set(cidr.split('/')[0]!, name);
+  }
+  return map;
+}
+
 /** Docker state, or systemd's overall state when the container runs. */
 export async function hostState(container: string): Promise<string> {
   const r = await dockerTry(['inspect', '-f', '{{.State.Status}}', container]);

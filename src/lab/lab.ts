@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir, containerName, hostAddresses, LABEL } from './constants.js';
 import { dockerTry } from './exec.js';
-import { createHost, ensureNetworks, hostState, removeHost, startHost } from './hosts.js';
+import { addressHolders, createHost, ensureNetworks, hostState, removeHost, startHost } from './hosts.js';
 import { ensureAptRepo, ensureHostImage, ensureServicesImage, withBuildLock } from './images.js';
 import { LAB_DEFAULT_IMAGES, labEnsureImages } from './registry.js';
 import { ensureServices } from './services.js';
@@ -51,23 +51,31 @@ export async function labUp(
     await ensureNetworks();
     await ensureServices(www);
     const pending: Promise<void>[] = [];
+    // Addresses are global too: another lab's running hosts hold theirs.
+    const holders = await addressHolders();
+    const takenFor = (container: string) => (addr: string) =>
+      state.hosts.some((h) => h.publicAddress === addr && h.container !== container) ||
+      (holders.has(addr) && holders.get(addr) !== container);
     for (const spec of specs) {
       let host = state.hosts.find((h) => h.name === spec.name);
       // A container is kept only if this lab made it: another lab's (another state dir, a CI clone,
       // a crashed run) has keys and an authorisation this lab cannot vouch for, so it is replaced.
-      const known = Boolean(host);
-      if (!host) {
-        const used = new Set(state.hosts.map((h) => h.publicAddress));
+      let known = Boolean(host);
+      const container = containerName(spec.name);
+      const taken = takenFor(container);
+      if (!host || taken(host.publicAddress)) {
         let i = 0;
-        while (used.has(hostAddresses(i).publicAddress)) i++;
-        host = {
-          name: spec.name,
-          role: spec.role,
-          container: containerName(spec.name),
-          ...hostAddresses(i),
-        } as LabHost;
-        Object.assign(host, { port: 22, user: 'root', keyFile: state.keyFile, state: 'missing' });
-        state.hosts.push(host);
+        while (taken(hostAddresses(i).publicAddress)) i++;
+        if (host) progress(`${spec.name}: ${host.publicAddress} is held by another lab's host; moving it`);
+        host ??= { name: spec.name, role: spec.role, container } as LabHost;
+        Object.assign(host, hostAddresses(i), {
+          port: 22,
+          user: 'root',
+          keyFile: state.keyFile,
+          state: 'missing',
+        });
+        if (!state.hosts.includes(host)) state.hosts.push(host);
+        known = false;
       }
       host.role = spec.role;
       const h = host;
