@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeAppText } from '../../src/inventory/edit.js';
 import {
   changedCount,
@@ -61,16 +61,26 @@ function answers(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** Every app stack, volume, password, backup and timer on hornbill: test setup, by hand. */
+const clearApps = () =>
+  onHost(
+    'hornbill',
+    'command -v docker >/dev/null || exit 0; docker ps -aq --filter label=io.infra.app | xargs -r docker rm -f >/dev/null; docker volume ls -q --filter label=io.infra.app | xargs -r docker volume rm >/dev/null; rm -rf /srv/infra/apps /var/backups/infra; for u in /etc/systemd/system/infra-pg-backup-*.timer; do [ -f "$u" ] && systemctl disable --now "$(basename "$u")"; done; rm -f /etc/systemd/system/infra-pg-backup-*; systemctl daemon-reload; true',
+  );
+
 describe('add-app: one real PostgreSQL per app', () => {
+  // Later suites apply the repository inventory (xhosa on 16): leave no data of another major.
+  afterAll(async () => {
+    await clearApps();
+    resetInventory();
+  });
+
   beforeAll(async () => {
     resetInventory(BASE);
     await ensureLab();
     // A clean slate for apps (an earlier run's volumes would be found again, by design), and
     // images cached by an earlier lab run may be older builds than the registry's.
-    await onHost(
-      'hornbill',
-      'command -v docker >/dev/null || exit 0; docker ps -aq --filter label=io.infra.app | xargs -r docker rm -f >/dev/null; docker volume ls -q --filter label=io.infra.app | xargs -r docker volume rm >/dev/null; rm -rf /srv/infra/apps /var/backups/infra; for u in /etc/systemd/system/infra-pg-backup-*.timer; do [ -f "$u" ] && systemctl disable --now "$(basename "$u")"; done; rm -f /etc/systemd/system/infra-pg-backup-*; systemctl daemon-reload; true',
-    );
+    await clearApps();
     await onHost(
       'hornbill',
       'command -v docker >/dev/null && docker image rm postgres:16 postgres:17 postgres:18 >/dev/null 2>&1; true',
