@@ -9,109 +9,8 @@ container logs from the Docker socket and pushes them as JSON to Loki, which kee
 answers /loki/api/v1/query_range for equality selectors. Everything logs to stdout.
 """
 import base64, calendar, http.client, json, os, re, socket, sys, threading, time, urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-KIND = os.environ.get("STANDIN", "?")
-
-
-def log(msg):
-    print(f"[LAB STAND-IN {KIND}] {msg}", flush=True)
-
-
-def die(msg):
-    log(f"fatal: {msg}")
-    sys.exit(1)
-
-
-def env_or_file(name):
-    """The *_FILE convention (GF_..__FILE, SECRET_KEY_FILE): the file wins, unreadable is fatal."""
-    for fname in (f"{name}__FILE", f"{name}_FILE"):
-        if os.environ.get(fname):
-            try:
-                return open(os.environ[fname]).read().strip()
-            except OSError as e:
-                die(f"cannot read {fname}={os.environ[fname]}: {e}")
-    return os.environ.get(name)
-
-
-def serve(port, routes):
-    class H(BaseHTTPRequestHandler):
-        def handle_one(self, method):
-            url = urllib.parse.urlparse(self.path)
-            fn = routes.get((method, url.path))
-            if not fn:
-                return self.reply(404, {"error": "not found (lab stand-in)"})
-            n = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(n) if n else b""
-            self.reply(*fn(urllib.parse.parse_qs(url.query), body, self.headers))
-
-        def reply(self, code, payload):
-            data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):
-            self.handle_one("GET")
-
-        def do_POST(self):
-            self.handle_one("POST")
-
-        def log_message(self, fmt, *args):
-            log(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")
-
-    srv = ThreadingHTTPServer(("0.0.0.0", port), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    log(f"listening on :{port}")
-
-
-def forever():
-    while True:
-        time.sleep(3600)
-
-
-def tcp_ok(host, port):
-    try:
-        socket.create_connection((host, port), timeout=3).close()
-        return True
-    except OSError:
-        return False
-
-
-def valkey_ping(url):
-    u = urllib.parse.urlparse(url)
-    try:
-        s = socket.create_connection((u.hostname, u.port or 6379), timeout=3)
-        s.sendall(b"*1\r\n$4\r\nPING\r\n")
-        ok = s.recv(64).startswith(b"+PONG")
-        s.close()
-        return ok
-    except OSError:
-        return False
-
-
-class Docker(http.client.HTTPConnection):
-    """HTTP over the Docker socket (what Alloy's discovery.docker talks to)."""
-
-    def __init__(self, path="/var/run/docker.sock"):
-        super().__init__("localhost", timeout=10)
-        self.sock_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.sock_path)
-
-
-def docker_get(path):
-    c = Docker()
-    c.request("GET", path)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    if r.status != 200:
-        raise OSError(f"docker {path}: {r.status}")
-    return data
+from standin_lib import KIND, die, docker_get, env_or_file, forever, log, serve, tcp_ok, valkey_ping
 
 
 def grafana():
@@ -215,9 +114,11 @@ def alloy(args):
 
 
 def ship(c, url, host, positions):
-    since = positions.get(c["Id"], "0")
+    # Positions are integer nanoseconds: a float would round and ship the last line again.
+    pos = int(str(positions.get(c["Id"], "0")).replace(".", ""))  # older files kept "s.nnnnnnnnn"
+    since = f"{pos // 10**9}.{pos % 10**9:09d}"
     raw = docker_get(f"/containers/{c['Id']}/logs?stdout=1&stderr=1&timestamps=1&since={since}")
-    values, last = [], since
+    values, last = [], pos
     while len(raw) >= 8:  # the multiplexed stream: 8-byte header (stream, size) per frame
         size = int.from_bytes(raw[4:8], "big")
         for line in raw[8 : 8 + size].decode("utf-8", "replace").splitlines():
@@ -227,9 +128,9 @@ def ship(c, url, host, positions):
                 continue
             secs = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
             ns = f"{secs}{(m.group(2) or '').ljust(9, '0')[:9]}"
-            if int(ns) > int(float(since) * 1e9):
+            if int(ns) > pos:
                 values.append([ns, text])
-                last = f"{ns[:-9]}.{ns[-9:]}"
+                last = max(last, int(ns))
         raw = raw[8 + size :]
     if not values:
         return
@@ -244,7 +145,7 @@ def ship(c, url, host, positions):
     r = conn.getresponse()
     r.read()
     if r.status // 100 == 2:
-        positions[c["Id"]] = last
+        positions[c["Id"]] = str(last)
     else:
         log(f"push failed: {r.status}")
 
