@@ -46,6 +46,11 @@ program
   .option('--dry-run', 'show the plan and diffs, change nothing; exit 2 when changes are pending')
   .option('--json', 'print one JSON document instead of lines')
   .option('-v, --verbose', 'also list tasks that are already in sync')
+  .option(
+    '--guard-timeout <seconds>',
+    'seconds before a firewall/sshd/Tailscale SSH change rolls itself back',
+    '60',
+  )
   .addHelpText(
     'after',
     '\nExamples:\n  infra apply\n  infra apply hornbill --dry-run\n  infra --lab apply --json',

@@ -97,12 +97,23 @@ function guardFor(inv: Inventory, name: string, timeoutSec: number): Guard {
       return `the ${remaining()} path`;
     },
     async checkNewPath() {
-      const c = await connectHost(inv, hostOf(inv, name), remaining());
-      try {
-        const r = await c.transport.exec('true', { timeoutMs: 15_000 });
-        if (r.code !== 0) throw new Error(`\`true\` exited ${r.code}`);
-      } finally {
-        await c.transport.close();
+      // A few tries within the first half of the timeout: a path that just came up (Tailscale
+      // right after joining) may need a moment, and the rollback must not race the last try.
+      const deadline = Date.now() + (timeoutSec * 1000) / 2;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const c = await connectHost(inv, hostOf(inv, name), remaining());
+          try {
+            const r = await c.transport.exec('true', { timeoutMs: 10_000 });
+            if (r.code !== 0) throw new Error(`\`true\` exited ${r.code}`);
+            return;
+          } finally {
+            await c.transport.close();
+          }
+        } catch (e) {
+          if (attempt >= 3 || Date.now() + 3000 > deadline) throw e;
+          await new Promise((r) => setTimeout(r, 2000));
+        }
       }
     },
   };

@@ -5,7 +5,11 @@ import type { GlobalOptions } from './converge.js';
 /** The lab mirrors the inventory's hosts (names and roles); it needs no secrets and no --lab. */
 function labContext(g: GlobalOptions) {
   const inv = loadInventory(g.inventory ?? defaultInventoryPath(), { requireSecrets: false });
-  return { inv, stateDir: labStateDir(inv.dir), specs: inv.hosts.map((h) => ({ name: h.name, role: h.role })) };
+  return {
+    inv,
+    stateDir: labStateDir(inv.dir),
+    specs: inv.hosts.map((h) => ({ name: h.name, role: h.role })),
+  };
 }
 
 export async function labUp(g: GlobalOptions, json: boolean): Promise<number> {
@@ -25,5 +29,9 @@ export async function labReset(g: GlobalOptions, host: string): Promise<number> 
   const { inv, stateDir } = labContext(g);
   const { selectHosts } = await import('./converge.js');
   selectHosts(inv, [host]);
-  return (await import('./lab.js')).reset(stateDir, host);
+  const code = await (await import('./lab.js')).reset(stateDir, host);
+  // The fresh host is not on the tailnet: forget its old address, or every run would first wait
+  // for a path that cannot answer.
+  if (code === 0) (await import('../engine/connect.js')).forgetLearned(stateDir, host);
+  return code;
 }

@@ -21,6 +21,14 @@ export function saveLearned(stateDir: string, host: string, facts: Learned[strin
   writeFileSync(path.join(stateDir, 'hosts.json'), `${JSON.stringify(all, null, 2)}\n`);
 }
 
+/** A host that was rebuilt (lab reset) has no tailnet address until it joins again. */
+export function forgetLearned(stateDir: string, host: string): void {
+  const all = readLearned(stateDir);
+  if (!(host in all)) return;
+  delete all[host];
+  writeFileSync(path.join(stateDir, 'hosts.json'), `${JSON.stringify(all, null, 2)}\n`);
+}
+
 export interface Path {
   kind: 'tailnet' | 'public';
   address: string;
