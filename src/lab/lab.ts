@@ -118,7 +118,6 @@ export async function labDown(
           kind,
           'ls',
           ...(kind === 'container' ? ['-a'] : []),
-          '-q',
           '--filter',
           `label=${LABEL}`,
           '--format',
