@@ -18,7 +18,14 @@ export async function labUp(g: GlobalOptions, json: boolean): Promise<number> {
 }
 
 export async function labDown(g: GlobalOptions, images: boolean): Promise<number> {
-  return (await import('./lab.js')).down(labContext(g).stateDir, images);
+  const { inv, stateDir } = labContext(g);
+  const code = await (await import('./lab.js')).down(stateDir, images);
+  // The hosts are gone, and with them the tailnet addresses infra had learned.
+  if (code === 0) {
+    const { forgetLearned } = await import('../engine/connect.js');
+    for (const h of inv.hosts) forgetLearned(stateDir, h.name);
+  }
+  return code;
 }
 
 export async function labStatus(g: GlobalOptions, json: boolean): Promise<number> {
