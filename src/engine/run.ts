@@ -81,6 +81,16 @@ async function runHost(host: string, o: FleetOptions, emit: Emit): Promise<HostR
       emit,
       o.guard?.(host, connected),
     );
+    const outside = (await (early ?? o.outside?.(host))) ?? [];
+    for (const result of outside) {
+      // After apply, public SSH still answering is a failure of this run, not drift to report.
+      const r =
+        o.mode === 'apply' && result.status === 'drift'
+          ? { ...result, status: 'failed' as const, error: 'still open after apply' }
+          : result;
+      emit({ type: 'task', host, result: r });
+      tasksResults.push(r);
+    }
     return done({ status: hostStatusOf(tasksResults), tasks: tasksResults });
   } catch (e) {
     if (!isInfraError(e)) emit({ type: 'note', host, message: `bug: ${(e as Error)?.stack ?? String(e)}` });

@@ -31,7 +31,10 @@ export function inventoryText(): string {
 }
 
 /** Runs `infra -i <work inventory> …args`; never throws on a non-zero exit. */
-export async function infra(args: string[], opts: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
+export async function infra(
+  args: string[],
+  opts: { env?: Record<string, string>; input?: string } = {},
+): Promise<Run> {
   const r = await execa('node', [path.join(REPO, 'bin/infra.js'), '-i', INVENTORY, ...args], {
     reject: false,
     all: true,
@@ -53,7 +56,10 @@ export async function ensureLab(): Promise<void> {
  * inspect results and to inject drift by hand, never to do infra's work for it.
  */
 export async function onHost(host: string, script: string): Promise<Run> {
-  const r = await execa('docker', ['exec', '-i', `infra-lab-${host}`, 'sh', '-c', script], { reject: false, all: true });
+  const r = await execa('docker', ['exec', '-i', `infra-lab-${host}`, 'sh', '-c', script], {
+    reject: false,
+    all: true,
+  });
   return { code: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr, all: r.all ?? '' };
 }
 

@@ -12,6 +12,7 @@ const hostile = [
   '"double"',
   '$(touch /tmp/pwned)',
   '`id`',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a hostile literal, not a template
   '${HOME}',
   'a\nb\nc',
   'tab\there',
