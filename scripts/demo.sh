@@ -18,5 +18,5 @@ infra() { echo; echo "\$ infra $*"; node bin/infra.js -i "$demo/inventory.yaml" 
 infra lab up
 infra --lab bootstrap toucan
 infra --lab bootstrap hornbill
-if node bin/infra.js --help | grep -q add-app; then infra --lab add-app beanstock --pg 18; fi
+infra --lab add-app beanstock --pg 18
 infra --lab check
