@@ -13,6 +13,7 @@ const secretRef = z
 const hostname = z
   .string()
   .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'expected a DNS name or an IP address');
+const timezone = z.string().regex(/^[A-Za-z0-9_+/-]+$/, 'expected a tz name like Europe/Berlin');
 const url = z.string().regex(/^https?:\/\/[^\s'"]+$/, 'expected an http:// or https:// URL');
 const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'expected a Debian package name');
 
@@ -57,10 +58,7 @@ const host = z
     role: z.enum(ROLES),
     address: hostname,
     ssh: ssh.optional(),
-    timezone: z
-      .string()
-      .regex(/^[A-Za-z0-9_+/-]+$/, 'expected a tz name like Europe/Berlin')
-      .optional(),
+    timezone: timezone.optional(),
     packages: z.array(packageName).optional(),
     tunnel: z
       .object({ token: secretRef, routes: z.array(tunnelRoute).default([]) })
@@ -89,10 +87,7 @@ export const inventorySchema = z
     defaults: z
       .object({
         ssh: ssh.optional(),
-        timezone: z
-          .string()
-          .regex(/^[A-Za-z0-9_+/-]+$/, 'expected a tz name like Europe/Berlin')
-          .optional(),
+        timezone: timezone.optional(),
         packages: z.array(packageName).optional(),
       })
       .strict()

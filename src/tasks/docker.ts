@@ -3,7 +3,13 @@ import type { Inventory } from '../inventory/types.js';
 import { shq } from '../quote.js';
 import { type DesiredFile, fileTask } from './file.js';
 import { OS_PROBE, type OsRelease, parseOsRelease, sections } from './os-release.js';
-import { installPackagesScript, missingPackages, type PackagesState, parseDpkgStatus } from './packages.js';
+import {
+  diffPackages,
+  installPackagesScript,
+  missingPackages,
+  type PackagesState,
+  parseDpkgStatus,
+} from './packages.js';
 
 export const DOCKER_CE = [
   'docker-ce',
@@ -46,19 +52,7 @@ export function dockerPackagesTask(
       const os = parseOsRelease(s.get('os') ?? '');
       return { os, packages: parseDpkgStatus(s.get('dpkg') ?? '', dockerPackagesFor(source, os)) };
     },
-    diff: (s) => {
-      const missing = missingPackages(s.packages);
-      return missing.length
-        ? [
-            {
-              summary: `install ${missing.join(', ')}`,
-              kind: 'package-missing',
-              expected: missing,
-              actual: null,
-            },
-          ]
-        : [];
-    },
+    diff: (s) => diffPackages(s.packages),
     apply: (s) => [{ script: installPackagesScript(missingPackages(s.packages)), timeoutMs: 20 * 60_000 }],
   };
 }

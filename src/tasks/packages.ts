@@ -1,4 +1,4 @@
-import type { Task } from '../engine/task.js';
+import type { Change, Task } from '../engine/task.js';
 import { shCmd, shq } from '../quote.js';
 
 export type PackagesState = Map<string, boolean>;
@@ -15,6 +15,14 @@ export function parseDpkgStatus(stdout: string, wanted: readonly string[]): Pack
 
 export function missingPackages(state: PackagesState): string[] {
   return [...state].filter(([, installed]) => !installed).map(([name]) => name);
+}
+
+/** Pure: one change naming every missing package, or none. */
+export function diffPackages(state: PackagesState): Change[] {
+  const missing = missingPackages(state);
+  return missing.length
+    ? [{ summary: `install ${missing.join(', ')}`, kind: 'package-missing', expected: missing, actual: null }]
+    : [];
 }
 
 /** Builds the install command; refreshes the apt index first, since an install means it is needed. */
@@ -41,19 +49,7 @@ export function packagesTask(
     after,
     probe: `dpkg-query -W -f '\${Package} \${db:Status-Abbrev}\\n' ${wanted.map(shq).join(' ')} 2>/dev/null; true`,
     parse: (out) => parseDpkgStatus(out, wanted),
-    diff: (state) => {
-      const missing = missingPackages(state);
-      return missing.length
-        ? [
-            {
-              summary: `install ${missing.join(', ')}`,
-              kind: 'package-missing',
-              expected: missing,
-              actual: null,
-            },
-          ]
-        : [];
-    },
+    diff: diffPackages,
     apply: (state) => [{ script: installPackagesScript(missingPackages(state)), timeoutMs: 20 * 60_000 }],
   };
 }
