@@ -1,0 +1,243 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ensureLab, infra, onHost, resetInventory } from './harness.js';
+
+/**
+ * `infra check` on the lab: read-only, one probe round trip per host, every drift class found
+ * with the right task and kind, `apply` clears it, an unreachable host does not hide the others.
+ * Real: Debian hosts, systemd, apt, UFW, sshd, Docker, PostgreSQL. Stand-ins: tailscale and
+ * cloudflared packages (docs/lab.md), the control stacks' images except PostgreSQL and Valkey.
+ */
+
+// The documented `--json` shape (README, "--json"): the test fails if the output strays from it.
+const finding = z
+  .object({
+    task: z.string(),
+    kind: z.string(),
+    message: z.string(),
+    expected: z.unknown(),
+    actual: z.unknown(),
+  })
+  .strict();
+const reportSchema = z
+  .object({
+    version: z.literal(1),
+    mode: z.enum(['apply', 'plan', 'check']),
+    hosts: z.array(
+      z
+        .object({
+          name: z.string(),
+          status: z.enum(['in-sync', 'drift', 'changed', 'unreachable', 'error']),
+          durationMs: z.number().int().nonnegative(),
+          error: z.string().optional(),
+          findings: z.array(finding),
+          changes: z.array(finding),
+          stats: z.object({ connections: z.number().int(), execs: z.number().int() }).strict(),
+        })
+        .strict(),
+    ),
+    summary: z
+      .object({
+        hosts: z.number(),
+        inSync: z.number(),
+        drift: z.number(),
+        changed: z.number(),
+        unreachable: z.number(),
+        error: z.number(),
+      })
+      .strict(),
+  })
+  .strict();
+
+async function checkJson(...hosts: string[]) {
+  const r = await infra(['--lab', 'check', '--json', ...hosts]);
+  return { code: r.code, doc: reportSchema.parse(JSON.parse(r.stdout)), raw: r };
+}
+
+/** What must not change when only `check` runs: packages, /etc, the firewall, containers. */
+const STATE_HASH = [
+  "dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\\n'",
+  'find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum 2>/dev/null',
+  'ufw status verbose',
+  "docker ps -a --format '{{.Names}} {{.Image}} {{.State}}'",
+  'ls -la --time-style=full-iso /var/lib/apt/lists',
+].join('; ');
+
+describe('infra check', () => {
+  beforeAll(async () => {
+    resetInventory();
+    await ensureLab();
+    const toucan = await infra(['--lab', 'bootstrap', 'toucan']);
+    expect(toucan.code, toucan.all).toBe(0);
+    const hornbill = await infra(['--lab', 'bootstrap', 'hornbill']);
+    expect(hornbill.code, hornbill.all).toBe(0);
+  });
+
+  it('after bootstrap and apps: exit 0, says so, one probe round trip per host, and changes nothing', async () => {
+    const before = await Promise.all(
+      ['toucan', 'hornbill'].map((h) => onHost(h, `(${STATE_HASH}) | sha256sum`)),
+    );
+    const human = await infra(['--lab', 'check']);
+    expect(human.code, human.all).toBe(0);
+    expect(human.stdout).toMatch(/toucan +in sync/);
+    expect(human.stdout).toMatch(/hornbill +in sync/);
+    const { code, doc } = await checkJson();
+    expect(code).toBe(0);
+    expect(doc.summary).toEqual({ hosts: 2, inSync: 2, drift: 0, changed: 0, unreachable: 0, error: 0 });
+    for (const h of doc.hosts) expect(h.stats, h.name).toEqual({ connections: 1, execs: 1 });
+    const after = await Promise.all(
+      ['toucan', 'hornbill'].map((h) => onHost(h, `(${STATE_HASH}) | sha256sum`)),
+    );
+    expect(after.map((a) => a.stdout)).toEqual(before.map((b) => b.stdout));
+  });
+
+  // Each drift class, injected by hand: found with the right task and kind, exit 2; apply clears it.
+  const drifts: { name: string; host: string; inject: string; task: string | RegExp; kind: string }[] = [
+    {
+      name: 'package missing',
+      host: 'hornbill',
+      inject: 'apt-get remove -y -q jq',
+      task: 'packages:base',
+      kind: 'package-missing',
+    },
+    {
+      name: 'service stopped',
+      host: 'hornbill',
+      inject: 'systemctl stop unattended-upgrades',
+      task: 'service:unattended-upgrades.service',
+      kind: 'service-stopped',
+    },
+    {
+      name: 'service disabled',
+      host: 'hornbill',
+      inject: 'systemctl disable -q unattended-upgrades',
+      task: 'service:unattended-upgrades.service',
+      kind: 'service-disabled',
+    },
+    { name: 'UFW disabled', host: 'hornbill', inject: 'ufw disable', task: 'ufw', kind: 'disabled' },
+    {
+      name: 'UFW default changed',
+      host: 'hornbill',
+      inject: 'ufw default allow incoming',
+      task: 'ufw',
+      kind: 'default-changed',
+    },
+    {
+      name: 'UFW rule added',
+      host: 'hornbill',
+      inject: 'ufw allow 8080/tcp',
+      task: 'ufw',
+      kind: 'rule-extra',
+    },
+    {
+      name: 'UFW rule missing',
+      host: 'toucan',
+      inject: 'ufw delete allow 443/tcp',
+      task: 'ufw',
+      kind: 'rule-missing',
+    },
+    {
+      name: 'public SSH answering',
+      host: 'hornbill',
+      inject: 'ufw allow 22/tcp',
+      task: 'public-ssh',
+      kind: 'public-ssh-open',
+    },
+    {
+      name: 'effective sshd config',
+      host: 'hornbill',
+      inject:
+        "sed -i 's/^PasswordAuthentication no/PasswordAuthentication yes/' /etc/ssh/sshd_config.d/00-infra.conf && systemctl reload ssh",
+      task: 'sshd',
+      kind: 'effective',
+    },
+    {
+      name: 'Tailscale SSH off',
+      host: 'hornbill',
+      inject: 'tailscale set --ssh=false',
+      task: 'tailscale:ssh',
+      kind: 'ssh-pref',
+    },
+    {
+      name: 'Tailscale hostname changed',
+      host: 'hornbill',
+      inject: 'tailscale set --hostname=impostor',
+      task: 'tailscale',
+      kind: 'hostname-pref',
+    },
+    {
+      name: 'cloudflared not running',
+      host: 'toucan',
+      inject: 'systemctl stop cloudflared',
+      task: 'service:cloudflared.service',
+      kind: 'service-stopped',
+    },
+    {
+      name: 'cloudflared ingress differing',
+      host: 'toucan',
+      inject: "sed -i 's/glitchtip.sgl.as/evil.example.com/' /etc/cloudflared/config.yml",
+      task: 'file:/etc/cloudflared/config.yml',
+      kind: 'file-content',
+    },
+    {
+      name: 'Docker down',
+      host: 'hornbill',
+      inject: 'systemctl stop docker.socket docker.service',
+      task: 'service:docker.service',
+      kind: 'service-stopped',
+    },
+    {
+      name: 'app without its Postgres',
+      host: 'hornbill',
+      inject: 'docker rm -f xhosa-postgres',
+      task: 'stack:xhosa',
+      kind: 'stack-missing',
+    },
+    {
+      name: 'stack stopped',
+      host: 'hornbill',
+      inject: 'docker stop docflow-postgres',
+      task: 'stack:docflow',
+      kind: 'stack-stopped',
+    },
+  ];
+
+  it.each(drifts)(
+    '$name: check exit 2 naming $task ($kind); apply clears it',
+    async ({ host, inject, task, kind }) => {
+      const injected = await onHost(host, inject);
+      expect(injected.code, injected.all).toBe(0);
+      const { code, doc, raw } = await checkJson();
+      expect(code, raw.all).toBe(2);
+      const h = doc.hosts.find((x) => x.name === host)!;
+      expect(h.status).toBe('drift');
+      const hit = h.findings.find(
+        (f) => (typeof task === 'string' ? f.task === task : task.test(f.task)) && f.kind === kind,
+      );
+      expect(hit, JSON.stringify(h.findings, null, 2)).toBeDefined();
+      const human = await infra(['--lab', 'check', host]);
+      expect(human.stdout).toContain(`fix: infra apply ${host}`);
+      const fixed = await infra(['--lab', 'apply', host]);
+      expect(fixed.code, fixed.all).toBe(0);
+      const again = await checkJson(host);
+      expect(again.code, JSON.stringify(again.doc.hosts[0]?.findings)).toBe(0);
+    },
+  );
+
+  it('a stopped host is reported unreachable, the other is still checked, exit 1', async () => {
+    const stop = await onHost('hornbill', 'true'); // the container answers before we stop it
+    expect(stop.code).toBe(0);
+    const { execa } = await import('execa');
+    await execa('docker', ['stop', '-t', '2', 'infra-lab-hornbill']);
+    try {
+      const { code, doc } = await checkJson();
+      expect(code).toBe(1);
+      expect(doc.hosts.find((h) => h.name === 'hornbill')!.status).toBe('unreachable');
+      expect(doc.hosts.find((h) => h.name === 'toucan')!.status).toBe('in-sync');
+      expect(doc.summary).toMatchObject({ hosts: 2, inSync: 1, unreachable: 1 });
+    } finally {
+      const up = await infra(['lab', 'up']);
+      expect(up.code, up.all).toBe(0);
+    }
+  });
+});
