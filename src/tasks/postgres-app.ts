@@ -207,7 +207,8 @@ export function orphansTask(wanted: readonly string[], after: string[]): Task<st
   return {
     id: 'apps:orphans',
     after,
-    probe: `command -v docker >/dev/null 2>&1 || exit 0\ndocker ps -a --filter label=io.infra.app --format '{{.Label "io.infra.app"}}'`,
+    // Docker missing or down: no stack can be listed, and the docker service task already says why.
+    probe: `command -v docker >/dev/null 2>&1 || exit 0\ndocker ps -a --filter label=io.infra.app --format '{{.Label "io.infra.app"}}' 2>/dev/null || true`,
     parse: (out) =>
       out
         .split('\n')
