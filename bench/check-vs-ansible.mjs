@@ -43,9 +43,7 @@ writeFileSync(
       (h) =>
         `${h.name} ansible_host=${learned[h.name]?.tailnetAddress ?? h.publicAddress} ansible_user=root ansible_ssh_private_key_file=${lab.keyFile}`,
     )
-    .join(
-      '\n',
-    )}\n\n[all:vars]\nansible_ssh_common_args='-o UserKnownHostsFile=${lab.knownHostsFile} -o HostKeyAlias={{ inventory_hostname }}'\n`,
+    .join('\n')}\n\n[all:vars]\nansible_ssh_common_args='-o UserKnownHostsFile=${lab.knownHostsFile}'\n`,
 );
 const ansibleEnv = { ANSIBLE_CONFIG: path.join(repo, 'bench/ansible/ansible.cfg') };
 const ansible = () =>

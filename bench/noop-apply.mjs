@@ -33,10 +33,8 @@ const infra = (...a) =>
 
 // Start-up: --help must not load ssh2 (checked through the CommonJS cache at exit).
 const probe = `import {createRequire} from 'node:module';const req=createRequire(import.meta.url);process.argv=['node','infra','--help'];process.on('exit',()=>process.stderr.write('ssh2-loaded='+Object.keys(req.cache).some(k=>k.includes('/ssh2/'))));await import(${JSON.stringify(path.join(repo, 'dist/cli.js'))});`;
-const ssh2 = execFileSync('node', ['--input-type=module', '-e', probe], {
-  encoding: 'utf8',
-  stdio: ['ignore', 'ignore', 'pipe'],
-});
+const ssh2 = spawnSync('node', ['--input-type=module', '-e', probe], { encoding: 'utf8' }).stderr;
+const bareNode = median(Array.from({ length: 10 }, () => time(() => spawnSync('node', ['-e', '0'])).ms));
 const help = median(Array.from({ length: 10 }, () => time(() => spawnSync('node', [bin, '--help'])).ms));
 
 const warm = infra('--lab', 'apply', '--json');
@@ -63,7 +61,7 @@ const out = [
     (h) =>
       `  ${h.name.padEnd(10)} ssh connections ${h.stats.connections}   exec round trips ${h.stats.execs} (lock 1 + probe ${h.stats.execs - 1})   ${h.durationMs} ms`,
   ),
-  `infra --help start-up, median of 10: ${help.toFixed(0)} ms   (${ssh2.trim()})`,
+  `infra --help start-up, median of 10: ${help.toFixed(0)} ms; bare \`node -e 0\`: ${bareNode.toFixed(0)} ms   (${ssh2.trim()})`,
   `machine: ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, node ${process.version}, ${new Date().toISOString().slice(0, 10)}`,
 ];
 process.stdout.write(`${out.join('\n')}\n`);
