@@ -3,7 +3,6 @@ import type { Redactor } from '../secrets.js';
 import type { Transport } from '../transport/types.js';
 import { converge } from './converge.js';
 import {
-  countStatuses,
   type Emit,
   type EngineEvent,
   type HostResult,
@@ -106,4 +105,3 @@ async function runHost(host: string, o: FleetOptions, emit: Emit): Promise<HostR
   }
 }
 
-export { countStatuses };
