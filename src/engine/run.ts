@@ -104,4 +104,3 @@ async function runHost(host: string, o: FleetOptions, emit: Emit): Promise<HostR
     await connected?.transport.close().catch(() => {});
   }
 }
-
