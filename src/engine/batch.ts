@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { SharedRead } from './task.js';
 
 export interface ProbeOutput {
   stdout: string;
@@ -10,15 +11,41 @@ export function newNonce(): string {
 }
 
 /**
- * Pure: every probe of a host as ONE script. Each runs in its own subshell with stdin closed and
- * is fenced by markers carrying a per-run nonce, so no probe output can forge another's section.
+ * Pure: every probe of a host as ONE script. The shared reads run first, once each, into their
+ * shell variables (stdin closed, stderr dropped: a probe reading an empty variable reports what
+ * is missing). Each probe runs in its own subshell with stdin closed and is fenced by markers
+ * carrying a per-run nonce, so no probe output can forge another's section.
  */
-export function batchScript(probes: readonly string[], nonce: string): string {
+export function batchScript(
+  probes: readonly string[],
+  nonce: string,
+  reads: readonly SharedRead[] = [],
+): string {
+  const prelude = reads.length ? `${readsScript(reads)}\n` : '';
   const parts = probes.map(
     (p, i) =>
       `printf '@@infra:${nonce}:begin:${i}\\n'\nprintf '@@infra:${nonce}:probe:${i}\\n' >&2\n(\n${p}\n) </dev/null\nprintf '\\n@@infra:${nonce}:end:${i}:%d\\n' "$?"`,
   );
-  return `${parts.join('\n')}\n`;
+  return `${prelude}${parts.join('\n')}\n`;
+}
+
+/** Shell that sets each read's variable, in order (also for apply steps that poll outside a batch). */
+export function readsScript(reads: readonly SharedRead[]): string {
+  return reads.map((r) => `${r.name}=$( (\n${r.script}\n) </dev/null 2>/dev/null )`).join('\n');
+}
+
+/** Pure: the shared reads of these tasks, each once, every read after the reads it uses. */
+export function sharedReadsOf(tasks: readonly { reads?: readonly SharedRead[] }[]): SharedRead[] {
+  const out: SharedRead[] = [];
+  const add = (r: SharedRead) => {
+    const seen = out.find((x) => x.name === r.name);
+    if (seen && seen.script !== r.script) throw new Error(`two shared reads named ${r.name}`);
+    if (seen) return;
+    for (const dep of r.reads ?? []) add(dep);
+    out.push(r);
+  };
+  for (const t of tasks) for (const r of t.reads ?? []) add(r);
+  return out;
 }
 
 /** Pure: the batched stdout split back into one output per probe; a missing section is an error. */

@@ -1,6 +1,6 @@
 import { errorMessage } from '../errors.js';
 import type { Transport } from '../transport/types.js';
-import { batchScript, newNonce, splitBatch, stderrOf } from './batch.js';
+import { batchScript, newNonce, sharedReadsOf, splitBatch, stderrOf } from './batch.js';
 import type { Emit, Mode, TaskResult } from './events.js';
 import { armDeadman, type Guard } from './guard.js';
 import { dependenciesOf, orderTasks } from './order.js';
@@ -103,16 +103,15 @@ export async function converge(
 
 async function probeTasks(transport: Transport, tasks: readonly AnyTask[]): Promise<Probed[]> {
   const nonce = newNonce();
-  const r = await transport.exec(
-    batchScript(
-      tasks.map((t) => t.probe),
-      nonce,
-    ),
-    { timeoutMs: PROBE_TIMEOUT_MS },
-  );
+  // Tasks that read the same thing (Tailscale's state for two tasks) share one run of the probe.
+  const probes = [...new Set(tasks.map((t) => t.probe))];
+  const r = await transport.exec(batchScript(probes, nonce, sharedReadsOf(tasks)), {
+    timeoutMs: PROBE_TIMEOUT_MS,
+  });
   let outputs: ReturnType<typeof splitBatch>;
   try {
-    outputs = splitBatch(r.stdout, tasks.length, nonce);
+    const sections = splitBatch(r.stdout, probes.length, nonce);
+    outputs = tasks.map((t) => sections[probes.indexOf(t.probe)]!);
   } catch (e) {
     return tasks.map((task) => ({
       task,
@@ -123,7 +122,7 @@ async function probeTasks(transport: Transport, tasks: readonly AnyTask[]): Prom
   }
   return tasks.map((task, i) => {
     const o = outputs[i]!;
-    const stderr = tail(stderrOf(r.stderr, i, nonce));
+    const stderr = tail(stderrOf(r.stderr, probes.indexOf(task.probe), nonce));
     if (o.code !== 0) return { task, changes: [], error: `probe exited ${o.code}`, stderr };
     try {
       const state = task.parse(o.stdout);

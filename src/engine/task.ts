@@ -28,6 +28,8 @@ export interface Task<S = unknown> {
   after?: string[];
   /** Read-only shell snippet that prints the current state. */
   probe: string;
+  /** Shared reads the probe uses (as shell variables); each runs once per batch, whoever needs it. */
+  reads?: readonly SharedRead[];
   /** Pure: probe stdout in, state out. */
   parse(stdout: string): S;
   /** Pure: state in, changes out; [] means in sync. */
@@ -41,6 +43,18 @@ export interface Task<S = unknown> {
   rollback?(state: S): string;
   /** Facts the operator's side keeps from this task's state (the host's tailnet address). */
   learn?(state: S): Facts;
+}
+
+/**
+ * One read that several probes of a host share (the container list, say): its script's stdout is
+ * stored in the shell variable `name` before any probe runs, so the probes filter it instead of
+ * each asking Docker again. It may use the variables of the reads it lists in `reads`.
+ */
+export interface SharedRead {
+  /** A shell variable name, unique per read: `infra_containers`. */
+  name: string;
+  script: string;
+  reads?: readonly SharedRead[];
 }
 
 export interface Facts {

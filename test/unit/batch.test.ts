@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { batchScript, splitBatch, stderrOf } from '../../src/engine/batch.js';
+import { batchScript, sharedReadsOf, splitBatch, stderrOf } from '../../src/engine/batch.js';
 
 const run = (script: string) =>
   spawnSync('dash', ['-c', script], { encoding: 'utf8', input: 'stdin must not leak in' });
@@ -30,5 +30,26 @@ describe('batched probes', () => {
   it('a probe that kills the script shows as a missing section, not as silence', () => {
     const r = run(batchScript(['echo fine', 'kill -9 $$'], 'k'));
     expect(() => splitBatch(r.stdout, 2, 'k')).toThrow(/probe 1 produced no complete output section/);
+  });
+});
+
+describe('shared reads', () => {
+  const ps = { name: 'infra_ps', script: 'echo "a running"; echo "b exited"; echo noise >&2' };
+  const running = { name: 'infra_running', script: 'printf "%s\\n" "$infra_ps" | grep running', reads: [ps] };
+
+  it('run once, before the probes, and every probe reads them', () => {
+    const reads = sharedReadsOf([{ reads: [running] }, { reads: [ps] }, {}]);
+    expect(reads.map((r) => r.name)).toEqual(['infra_ps', 'infra_running']);
+    const script = batchScript(['echo "$infra_running"', 'printf "%s\\n" "$infra_ps" | wc -l'], 'n', reads);
+    const r = run(script);
+    expect(splitBatch(r.stdout, 2, 'n').map((o) => o.stdout.trim())).toEqual(['a running', '2']);
+    expect(r.stderr).not.toContain('noise'); // a read's stderr never lands in a probe's section
+    expect(script.split('echo "a running"').length).toBe(2);
+  });
+
+  it('refuses two different reads under one name', () => {
+    expect(() => sharedReadsOf([{ reads: [ps] }, { reads: [{ name: 'infra_ps', script: 'true' }] }])).toThrow(
+      /two shared reads named infra_ps/,
+    );
   });
 });

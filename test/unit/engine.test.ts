@@ -74,6 +74,20 @@ describe('engine', () => {
     expect(r!.tasks.map((t) => t.status)).toEqual(['drift', 'drift', 'drift', 'drift', 'drift']);
   });
 
+  it('runs a probe two tasks share once, and feeds its output to both', async () => {
+    const a = sandboxHost('a');
+    const counted = (id: string): Task<string> => ({
+      id,
+      probe: 'echo run >> probes.log; echo same',
+      parse: (out) => out.trim(),
+      diff: (s) => (s === 'same' ? [] : [{ summary: 'differs', kind: 'content' }]),
+      apply: () => [],
+    });
+    const [r] = await fleet({ a }, () => [counted('one'), counted('two')], 'check').run();
+    expect(r!.tasks.map((t) => `${t.task}:${t.status}`)).toEqual(['one:ok', 'two:ok']);
+    expect(readFileSync(path.join(a.dir, 'probes.log'), 'utf8')).toBe('run\n');
+  });
+
   it('converges, verifies, and reports zero changes on the second run with one probe exec + the lock', async () => {
     const a = sandboxHost('a');
     const plan = () => [fileTask('f1', 'one\n'), fileTask('f2', 'two\n', ['f1'])];
