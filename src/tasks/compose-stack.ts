@@ -1,7 +1,9 @@
 import { parse } from 'yaml';
 import type { Change, Task } from '../engine/task.js';
 import { shCmd, shq } from '../quote.js';
+import { cached } from '../util/cached.js';
 import { unifiedDiff } from '../util/unified-diff.js';
+import { CONTAINERS, col, selectContainers, unlessDocker } from './docker-reads.js';
 
 /**
  * A docker compose project kept to a rendered file: uploaded atomically, validated with
@@ -49,21 +51,41 @@ export function composeCmd(project: string, dir: string, ...args: string[]): str
   return shCmd(['docker', 'compose', '-p', project, '-f', composeFile(dir), ...args]);
 }
 
+/**
+ * Where compose's `config --hash` of the file is kept, written after every `up`. Asking compose
+ * costs a Go start-up per stack (most of a check's time on a host); the hashes of a file only
+ * change with its content or with compose itself, so they are kept under a key of both, and
+ * recomputed whenever the key differs (a file edited by hand, compose upgraded, no cache yet).
+ */
+export const hashCacheFile = (dir: string): string => `${dir}/.config-hash`;
+
+const COMPOSE_PLUGINS = ['/usr/libexec', '/usr/lib', '/usr/local/lib', '/usr/local/libexec']
+  .map((d) => `${d}/docker/cli-plugins/docker-compose`)
+  .concat('"$HOME/.docker/cli-plugins/docker-compose"');
+
+/** Shell: the cache key of the compose file in `dir` (its content + the compose plugin's identity). */
+export function hashKeyScript(dir: string): string {
+  return `{ cat ${shq(composeFile(dir))}; stat -L -c '%n %s %Y %i' ${COMPOSE_PLUGINS.join(' ')} 2>/dev/null; } | sha256sum | cut -d' ' -f1`;
+}
+
+/** Shell: compose's hash per service, `service hash` lines (from the cache when its key matches). */
+function hashesScript(s: Pick<ComposeStack, 'project' | 'dir'>): string {
+  const cache = shq(hashCacheFile(s.dir));
+  return [
+    `if [ "$(head -n1 ${cache} 2>/dev/null)" = "$(${hashKeyScript(s.dir)})" ]; then tail -n +2 ${cache}`,
+    `else ${composeCmd(s.project, s.dir, 'config', '--hash=*')} 2>/dev/null; fi`,
+  ].join('\n');
+}
+
 export function stackProbe(s: Pick<ComposeStack, 'project' | 'dir' | 'varsProbe'>): string {
   const f = shq(composeFile(s.dir));
-  const fmt = [
-    '{{.Label "com.docker.compose.service"}}',
-    '{{.State}}',
-    '{{.Label "com.docker.compose.config-hash"}}',
-    '{{.Image}}',
-    '{{.Status}}',
-  ].join(SEP);
+  const ctr = (['service', 'state', 'configHash', 'image', 'status'] as const).map(col).join(' "\t" ');
   return [
     s.varsProbe ? `( ${s.varsProbe} ) | sed 's/^/var /'` : ':',
     `if [ -f ${f} ]; then printf 'file '; base64 -w0 < ${f}; echo; fi`,
-    'command -v docker >/dev/null 2>&1 || { echo nodocker; exit 0; }',
-    `[ -f ${f} ] && ${composeCmd(s.project, s.dir, 'config', '--hash=*')} 2>/dev/null | sed 's/^/hash /'`,
-    `docker ps -a --filter ${shq(`label=com.docker.compose.project=${s.project}`)} --format ${shq(fmt)} | sed 's/^/ctr /'`,
+    unlessDocker('echo nodocker'),
+    `if [ -f ${f} ]; then\n${hashesScript(s)}\nfi | sed 's/^/hash /'`,
+    selectContainers(`${col('project')} == p`, `"ctr " ${ctr}`, { p: s.project }),
     'true',
   ].join('\n');
 }
@@ -89,13 +111,25 @@ export function parseStackProbe(stdout: string): StackState {
   return st;
 }
 
+type ComposeDoc = {
+  services?: Record<
+    string,
+    { image?: string; depends_on?: Record<string, { condition?: string }> | string[] }
+  >;
+};
+const parsed = new Map<string, ComposeDoc>();
+
+/** A rendered file parsed once per run, however many questions are asked of it (parsing is a check's main CPU cost). */
+function composeDoc(rendered: string): ComposeDoc {
+  return cached(parsed, rendered, () => parse(rendered) as ComposeDoc);
+}
+
 /**
  * Pure: one-shot services (migrations), recognised as compose's `up --wait` recognises them: another
  * service waits for them with `condition: service_completed_successfully`. Exited 0 is their goal state.
  */
 export function oneShotsOf(rendered: string): Set<string> {
-  type Svc = { depends_on?: Record<string, { condition?: string }> | string[] };
-  const doc = parse(rendered) as { services?: Record<string, Svc> };
+  const doc = composeDoc(rendered);
   const out = new Set<string>();
   for (const s of Object.values(doc.services ?? {}))
     if (s.depends_on && !Array.isArray(s.depends_on))
@@ -106,7 +140,7 @@ export function oneShotsOf(rendered: string): Set<string> {
 
 /** Pure: the services a rendered file declares, with their image. */
 export function servicesOf(rendered: string): Record<string, string> {
-  const doc = parse(rendered) as { services?: Record<string, { image?: string }> };
+  const doc = composeDoc(rendered);
   return Object.fromEntries(Object.entries(doc.services ?? {}).map(([n, s]) => [n, s.image ?? '']));
 }
 
@@ -191,6 +225,16 @@ export function applyStackScript(s: ComposeStack, changes: Change[]): string {
     `  ${composeCmd(s.project, s.dir, 'logs', '--no-color', '--tail', '15')} >&2 || true`,
     '  exit 1',
     'fi',
+    writeHashCacheScript(s),
+  ].join('\n');
+}
+
+/** Shell: writes the hash cache of the stack's current file (a failure only costs later speed). */
+export function writeHashCacheScript(s: Pick<ComposeStack, 'project' | 'dir'>): string {
+  const cache = shq(hashCacheFile(s.dir));
+  return [
+    `{ ${hashKeyScript(s.dir)} && ${composeCmd(s.project, s.dir, 'config', '--hash=*')}; } > ${cache}.tmp 2>/dev/null \\`,
+    `  && mv -f ${cache}.tmp ${cache} || rm -f ${cache}.tmp`,
   ].join('\n');
 }
 
@@ -203,6 +247,7 @@ export function composeStackTask(
     id,
     after,
     probe: stackProbe(s),
+    reads: [CONTAINERS],
     parse: parseStackProbe,
     diff: (st) => diffStack(s, st),
     apply: (st, changes) => {

@@ -1,6 +1,7 @@
 import type { Change, Task } from '../engine/task.js';
 import type { Inventory } from '../inventory/types.js';
 import { shq } from '../quote.js';
+import { CONTAINERS, col, selectContainers, unlessDocker } from './docker-reads.js';
 import { type DesiredFile, fileTask } from './file.js';
 import { OS_PROBE, type OsRelease, parseOsRelease, sections } from './os-release.js';
 import {
@@ -144,8 +145,8 @@ export function exposureTask(host: string, allowed: number[], after: string[] = 
   return {
     id: 'docker:exposure',
     after,
-    probe:
-      "command -v docker >/dev/null 2>&1 || exit 0\ndocker ps --format '{{.Names}}\t{{.Ports}}' 2>/dev/null || true",
+    probe: `${unlessDocker(':')}\n${selectContainers(`${col('ports')} != ""`, `${col('name')} "\\t" ${col('ports')}`)}`,
+    reads: [CONTAINERS],
     parse: parsePublished,
     diff: (p) => diffExposure(p, allowed),
     apply: (_s, changes) => [

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDocument } from 'yaml';
+import { type Document, parseDocument } from 'yaml';
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
 import { type ComposeStack, composeCmd, composeStackTask } from './compose-stack.js';
+import { CONTAINERS, col, selectContainers, unlessDocker } from './docker-reads.js';
 
 /** Where an app's stack lives on its host: compose.yaml, pg_password (0600), pg-major. */
 export const APPS_DIR = '/srv/infra/apps';
@@ -49,13 +50,13 @@ export interface PgApp {
   port: number;
 }
 
+let parsedTemplate: Document | undefined;
+/** The shipped template, parsed once per run and cloned for each app. */
+const defaultTemplate = (): Document => (parsedTemplate ??= parseDocument(readFileSync(TEMPLATE, 'utf8')));
+
 /** Pure: the template with this app's values set as nodes; no user value is spliced into YAML text. */
-export function renderPostgresCompose(
-  app: PgApp,
-  tailnet?: string,
-  template = readFileSync(TEMPLATE, 'utf8'),
-): string {
-  const doc = parseDocument(template);
+export function renderPostgresCompose(app: PgApp, tailnet?: string, template?: string): string {
+  const doc = template === undefined ? defaultTemplate().clone() : parseDocument(template);
   const labels = { 'io.infra.app': app.name, 'io.infra.pg-major': String(app.major) };
   doc.set('name', app.name);
   doc.setIn(['services', 'db', 'image'], imageOf(app.major));
@@ -208,7 +209,8 @@ export function orphansTask(wanted: readonly string[], after: string[]): Task<st
     id: 'apps:orphans',
     after,
     // Docker missing or down: no stack can be listed, and the docker service task already says why.
-    probe: `command -v docker >/dev/null 2>&1 || exit 0\ndocker ps -a --filter label=io.infra.app --format '{{.Label "io.infra.app"}}' 2>/dev/null || true`,
+    probe: `${unlessDocker(':')}\n${selectContainers(`${col('app')} != ""`, col('app'))}`,
+    reads: [CONTAINERS],
     parse: (out) =>
       out
         .split('\n')

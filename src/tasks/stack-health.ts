@@ -1,5 +1,7 @@
+import { readsScript } from '../engine/batch.js';
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
+import { addressOf, CONTAINER_ADDRESSES, CONTAINERS, unlessDocker } from './docker-reads.js';
 
 /**
  * An HTTP endpoint a service must answer. It is asked from the host at the container's address
@@ -18,21 +20,19 @@ export interface HealthCheck {
 export type HealthState = Record<string, string>;
 
 function checkScript(project: string, c: HealthCheck): string {
-  const net = `${project}_default`;
   return [
-    `id=$(docker ps -q --filter ${shq(`label=com.docker.compose.project=${project}`)} --filter ${shq(`label=com.docker.compose.service=${c.service}`)} | head -n1)`,
-    `ip=$([ -n "$id" ] && docker inspect -f ${shq(`{{with index .NetworkSettings.Networks "${net}"}}{{.IPAddress}}{{end}}`)} "$id" 2>/dev/null)`,
+    `ip=$(${addressOf(project, c.service, `${project}_default`)})`,
     `if [ -z "$ip" ]; then code=none; else code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$ip"${shq(`:${c.port}${c.path}`)} || true); fi`,
     `echo ${shq(c.service)} "\${code:-000}"`,
   ].join('\n');
 }
 
+/** Reads the services' addresses from the batch's shared reads (HEALTH_READS). */
 export function healthProbe(project: string, checks: readonly HealthCheck[]): string {
-  return [
-    'command -v docker >/dev/null 2>&1 || exit 0',
-    ...checks.map((c) => `( ${checkScript(project, c)} )`),
-  ].join('\n');
+  return [unlessDocker(':'), ...checks.map((c) => `( ${checkScript(project, c)} )`)].join('\n');
 }
+
+const HEALTH_READS = [CONTAINERS, CONTAINER_ADDRESSES];
 
 export function parseHealth(stdout: string): HealthState {
   const st: HealthState = {};
@@ -73,6 +73,7 @@ export function waitHealthyScript(project: string, checks: readonly HealthCheck[
   return [
     `end=$(( $(date +%s) + ${waitSec} ))`,
     'while :; do',
+    readsScript(HEALTH_READS),
     `  out=$( ${probe}\n)`,
     `  if ${ok}; then exit 0; fi`,
     '  [ "$(date +%s)" -lt "$end" ] || break',
@@ -97,6 +98,7 @@ export function stackHealthTask(
     id: `stack:${project}:health`,
     after,
     probe: healthProbe(project, checks),
+    reads: HEALTH_READS,
     parse: parseHealth,
     diff: (st) => diffHealth(project, checks, st),
     apply: () => [{ script: waitHealthyScript(project, checks, waitSec), timeoutMs: (waitSec + 60) * 1000 }],

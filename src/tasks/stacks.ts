@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Document, parseDocument, Scalar } from 'yaml';
+import { cached } from '../util/cached.js';
 
 /** Where the role stacks live on a host: <dir>/compose.yaml and the stack's generated secrets. */
 export const STACKS_DIR = '/srv/infra/stacks';
@@ -19,8 +20,12 @@ export function templatePath(stack: string, file = 'compose.yaml'): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../templates', stack, file);
 }
 
+const templates = new Map<string, Document>();
+
+/** A fresh copy of a shipped template (each is read and parsed once per run). */
 export function loadTemplate(stack: string, file = 'compose.yaml'): Document {
-  return parseDocument(readFileSync(templatePath(stack, file), 'utf8'));
+  const p = templatePath(stack, file);
+  return cached(templates, p, () => parseDocument(readFileSync(p, 'utf8'))).clone();
 }
 
 /**
