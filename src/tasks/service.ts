@@ -2,13 +2,21 @@ import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
 
 export interface ServiceState {
-  enabled: string; // systemctl is-enabled: enabled, disabled, masked, static, not-found, …
-  active: string; // systemctl is-active: active, inactive, failed, …
+  enabled: string; // UnitFileState (as is-enabled says it): enabled, disabled, masked, static, not-found, …
+  active: string; // ActiveState: active, inactive, failed, …
 }
 
+/** Pure: `systemctl show -p UnitFileState -p ActiveState` lines in (one systemctl start, not two). */
 export function parseServiceProbe(stdout: string): ServiceState {
-  const [enabled = '', active = ''] = stdout.trim().split('\n');
-  return { enabled: enabled.trim() || 'not-found', active: active.trim() || 'unknown' };
+  const props = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) props.set(line.slice(0, eq), line.slice(eq + 1).trim());
+  }
+  return {
+    enabled: props.get('UnitFileState') || 'not-found',
+    active: props.get('ActiveState') || 'unknown',
+  };
 }
 
 export function diffService(unit: string, s: ServiceState): Change[] {
@@ -36,7 +44,7 @@ export function serviceTask(unit: string, after: string[] = []): Task<ServiceSta
   return {
     id: `service:${unit}`,
     after,
-    probe: `systemctl is-enabled ${u} 2>/dev/null || true\nsystemctl is-active ${u} 2>/dev/null || true`,
+    probe: `systemctl show -p UnitFileState -p ActiveState ${u} 2>/dev/null || true`,
     parse: parseServiceProbe,
     diff: (s) => diffService(unit, s),
     apply: (s) => [

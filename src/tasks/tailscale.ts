@@ -27,8 +27,6 @@ export const TAILSCALE_PROBE = [
   'tailscale status --json 2>/dev/null || echo "{}"',
   'echo @@prefs',
   'tailscale debug prefs 2>/dev/null || echo "{}"',
-  'echo @@ip',
-  'tailscale ip -4 2>/dev/null || true',
 ].join('\n');
 
 const json = (text: string | undefined): Record<string, unknown> => {
@@ -41,13 +39,16 @@ export function parseTailscale(stdout: string): TailscaleState {
   if (s.has('missing')) return { installed: false, backendState: '', runSSH: false, hostname: '' };
   const status = json(s.get('status'));
   const prefs = json(s.get('prefs'));
-  const ip = (s.get('ip') ?? '').trim().split('\n')[0]?.trim();
+  // The node's own addresses (`Self.TailscaleIPs`; `tailscale ip -4` would cost another CLI start).
+  const self = (status.Self ?? {}) as { TailscaleIPs?: unknown };
+  const ips = Array.isArray(self.TailscaleIPs) ? self.TailscaleIPs : [];
+  const ip = ips.find((a): a is string => typeof a === 'string' && /^\d+\.\d+\.\d+\.\d+$/.test(a));
   return {
     installed: true,
     backendState: typeof status.BackendState === 'string' ? status.BackendState : '',
     runSSH: prefs.RunSSH === true,
     hostname: typeof prefs.Hostname === 'string' ? prefs.Hostname : '',
-    ip: ip && /^\d+\.\d+\.\d+\.\d+$/.test(ip) ? ip : undefined,
+    ip,
   };
 }
 

@@ -63,11 +63,17 @@ describe('file', () => {
 
 describe('service', () => {
   it.each([
-    ['enabled and running', 'enabled\nactive\n', []],
-    ['stopped', 'enabled\ninactive\n', ['start ssh.service (is inactive)']],
-    ['disabled', 'disabled\nactive\n', ['enable ssh.service (is disabled)']],
-    ['not installed yet', '\n\n', ['enable ssh.service (is not-found)', 'start ssh.service (is unknown)']],
-    ['failed', 'enabled\nfailed\n', ['start ssh.service (is failed)']],
+    // `systemctl show` prints the properties in its own order, not the order asked.
+    ['enabled and running', 'ActiveState=active\nUnitFileState=enabled\n', []],
+    ['stopped', 'UnitFileState=enabled\nActiveState=inactive\n', ['start ssh.service (is inactive)']],
+    ['disabled', 'ActiveState=active\nUnitFileState=disabled\n', ['enable ssh.service (is disabled)']],
+    [
+      'not installed yet',
+      'ActiveState=inactive\nUnitFileState=\n',
+      ['enable ssh.service (is not-found)', 'start ssh.service (is inactive)'],
+    ],
+    ['systemd not answering', '', ['enable ssh.service (is not-found)', 'start ssh.service (is unknown)']],
+    ['failed', 'ActiveState=failed\nUnitFileState=enabled\n', ['start ssh.service (is failed)']],
   ])('%s', (_n, out, summaries) => {
     expect(diffService('ssh.service', parseServiceProbe(out)).map((c) => c.summary)).toEqual(summaries);
   });
