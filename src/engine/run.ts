@@ -65,11 +65,14 @@ async function runHost(host: string, o: FleetOptions, emit: Emit): Promise<HostR
     return result;
   };
   let release: (() => Promise<void>) | undefined;
+  // The handshake is mostly waiting on the host: plan meanwhile.
+  const connecting = o.connect(host);
+  connecting.catch(() => {}); // awaited below, or closed in `finally` when planning fails
   try {
-    const tasks = o.plan(host);
     // Read-only modes look from outside while the host is probed; apply looks after its changes.
     const early = o.mode !== 'apply' ? o.outside?.(host) : undefined;
-    connected = await o.connect(host);
+    const tasks = o.plan(host);
+    connected = await connecting;
     emit({ type: 'host-connected', host, via: connected.via, hostKeyRecorded: connected.hostKeyRecorded });
     if (o.mode === 'apply') release = await acquireLock(connected.transport, host, o.lockOwner ?? 'infra');
     const tasksResults = await converge(
@@ -101,6 +104,6 @@ async function runHost(host: string, o: FleetOptions, emit: Emit): Promise<HostR
     });
   } finally {
     await release?.().catch(() => {});
-    await connected?.transport.close().catch(() => {});
+    await (connected ?? (await connecting.catch(() => undefined)))?.transport.close().catch(() => {});
   }
 }
