@@ -61,6 +61,26 @@ export function diffHealth(project: string, checks: readonly HealthCheck[], st: 
     });
 }
 
+/**
+ * Pure: the services whose running container answers badly or not at all. Those are restarted
+ * once by apply (a hung process does not heal by waiting); a service with no running container
+ * is the stack task's to start.
+ */
+export function answeringBadly(checks: readonly HealthCheck[], st: HealthState): string[] {
+  return checks
+    .filter((c) => (st[c.service] ?? 'none') !== 'none' && !isHealthy(c, st[c.service]))
+    .map((c) => c.service);
+}
+
+function restartScript(project: string, services: readonly string[]): string {
+  return services
+    .map(
+      (svc) =>
+        `ids=$(docker ps -q --filter ${shq(`label=com.docker.compose.project=${project}`)} --filter ${shq(`label=com.docker.compose.service=${svc}`)})\n[ -z "$ids" ] || docker restart $ids >/dev/null`,
+    )
+    .join('\n');
+}
+
 /** Waits (bounded) for every check; on timeout names the services and prints their last log lines. */
 export function waitHealthyScript(project: string, checks: readonly HealthCheck[], waitSec: number): string {
   const probe = healthProbe(project, checks);
@@ -101,6 +121,16 @@ export function stackHealthTask(
     reads: HEALTH_READS,
     parse: parseHealth,
     diff: (st) => diffHealth(project, checks, st),
-    apply: () => [{ script: waitHealthyScript(project, checks, waitSec), timeoutMs: (waitSec + 60) * 1000 }],
+    apply: (st) => [
+      {
+        script: [
+          restartScript(project, answeringBadly(checks, st)),
+          waitHealthyScript(project, checks, waitSec),
+        ]
+          .filter(Boolean)
+          .join('\n'),
+        timeoutMs: (waitSec + 120) * 1000,
+      },
+    ],
   };
 }

@@ -5,7 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { loadInventory } from '../../src/inventory/load.js';
 import { planHost } from '../../src/roles/index.js';
 import { diffSecrets, parseSecrets, type SecretFile, secretsScript } from '../../src/tasks/host-secrets.js';
-import { diffHealth, type HealthCheck, isHealthy, parseHealth } from '../../src/tasks/stack-health.js';
+import {
+  answeringBadly,
+  diffHealth,
+  type HealthCheck,
+  isHealthy,
+  parseHealth,
+} from '../../src/tasks/stack-health.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -62,6 +68,13 @@ describe('stack health', () => {
       c.summary.replace(/^stack glitchtip service (\w+) is not healthy: GET \S+ → (.*)$/, '$1: $2'),
     );
     expect(got).toEqual(problems);
+  });
+  it.each([
+    ['web 503\ntraefik 000\n', ['web', 'traefik']],
+    ['web 200\ntraefik none\n', []], // no container: the stack task starts it
+    ['', []],
+  ])('apply restarts the services answering badly: %j -> %j', (out, restarted) => {
+    expect(answeringBadly(checks, parseHealth(out))).toEqual(restarted);
   });
   it('a 404 is healthy only where any answer is', () => {
     expect(isHealthy(checks[0]!, '404')).toBe(false);
