@@ -200,6 +200,41 @@ describe('infra check', () => {
       task: 'app:docflow:postgres',
       kind: 'stack-stopped',
     },
+    {
+      // Someone ran the stack from an edited copy of its file and left ours untouched.
+      name: 'stack with a different config hash',
+      host: 'hornbill',
+      inject: [
+        'cd /srv/infra/apps/docflow',
+        // A label on the service only (the volume's labels must stay as they are).
+        `sed '0,/^\\( *\\)io.infra.app: .*$/s//&\\n\\1io.infra.e2e-drift: "yes"/' compose.yaml > drift.yaml`,
+        'grep -q e2e-drift drift.yaml && docker compose -p docflow -f drift.yaml up -d --wait',
+        'rc=$?; rm -f drift.yaml; exit $rc',
+      ].join('\n'),
+      task: 'app:docflow:postgres',
+      kind: 'stack-config-hash',
+    },
+    {
+      name: 'stack running another image',
+      host: 'hornbill',
+      inject: [
+        'cd /srv/infra/stacks/alloy',
+        'docker tag grafana/alloy:v1.10.2 grafana/alloy:e2e-drift',
+        "sed 's#grafana/alloy:v1.10.2#grafana/alloy:e2e-drift#' compose.yaml > drift.yaml",
+        'docker compose -p alloy -f drift.yaml up -d; rc=$?',
+        'rm -f drift.yaml; docker rmi grafana/alloy:e2e-drift >/dev/null; exit $rc',
+      ].join('\n'),
+      task: 'stack:alloy',
+      kind: 'stack-image',
+    },
+    {
+      // A hung process: the container runs, its service does not answer. Apply restarts it.
+      name: 'stack unhealthy',
+      host: 'toucan',
+      inject: 'docker kill -s STOP observability-grafana-1',
+      task: 'stack:observability:health',
+      kind: 'stack-unhealthy',
+    },
   ];
 
   it.each(drifts)(
