@@ -1,6 +1,6 @@
 import type { Task } from '../engine/task.js';
 import { shq } from '../quote.js';
-import type { ComposeStack } from './compose-stack.js';
+import { type ComposeStack, composeText } from './compose-stack.js';
 import { LOKI_PORT } from './observability.js';
 import type { HealthCheck } from './stack-health.js';
 import { STACK_IMAGES } from './stack-images.js';
@@ -76,7 +76,7 @@ export function renderAlloy(hostName: string, target: LokiTarget): string | null
     doc.setIn(['networks', 'observability'], doc.createNode({ name: OBSERVABILITY_NETWORK, external: true }));
   }
   setConfig(doc, 'alloy', renderAlloyConfig(lokiPushUrl(addr)), ['alloy']);
-  return doc.toString();
+  return composeText(doc);
 }
 
 export function alloyStack(hostName: string, target: LokiTarget): ComposeStack {

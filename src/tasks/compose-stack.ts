@@ -1,4 +1,4 @@
-import { parse } from 'yaml';
+import { type Document, parse } from 'yaml';
 import type { Change, Task } from '../engine/task.js';
 import { shCmd, shq } from '../quote.js';
 import { cached } from '../util/cached.js';
@@ -119,7 +119,17 @@ type ComposeDoc = {
 };
 const parsed = new Map<string, ComposeDoc>();
 
-/** A rendered file parsed once per run, however many questions are asked of it (parsing is a check's main CPU cost). */
+/**
+ * A rendering's text, with its parsed form remembered: the diff asks the structure of the file
+ * (services, images, one-shots), and parsing YAML back was the largest CPU cost of a check.
+ */
+export function composeText(doc: Document): string {
+  const text = doc.toString();
+  parsed.set(text, doc.toJS() as ComposeDoc);
+  return text;
+}
+
+/** A rendered file parsed once per run, however many questions are asked of it. */
 function composeDoc(rendered: string): ComposeDoc {
   return cached(parsed, rendered, () => parse(rendered) as ComposeDoc);
 }

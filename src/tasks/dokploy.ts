@@ -1,6 +1,6 @@
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
-import type { ComposeStack } from './compose-stack.js';
+import { type ComposeStack, composeText } from './compose-stack.js';
 import type { SecretFile } from './host-secrets.js';
 import { sections } from './os-release.js';
 import type { HealthCheck } from './stack-health.js';
@@ -35,7 +35,7 @@ export function renderDokploy(tailnet: string | undefined, publicPorts: readonly
   doc.setIn(['services', 'dokploy', 'environment', 'ADVERTISE_ADDR'], ipv4(tailnet) ?? '');
   doc.setIn(['services', 'dokploy', 'ports'], doc.createNode(dokployPorts([3000], publicPorts)));
   doc.setIn(['services', 'traefik', 'ports'], doc.createNode(dokployPorts([80, 443], publicPorts)));
-  return doc.toString();
+  return composeText(doc);
 }
 
 export function dokployStack(publicPorts: readonly number[]): ComposeStack {

@@ -1,5 +1,5 @@
 import type { TunnelRoute } from '../inventory/schema.js';
-import type { ComposeStack } from './compose-stack.js';
+import { type ComposeStack, composeText } from './compose-stack.js';
 import type { SecretFile } from './host-secrets.js';
 import type { HealthCheck } from './stack-health.js';
 import { STACK_IMAGES } from './stack-images.js';
@@ -61,7 +61,7 @@ export function renderGlitchtip(routes: readonly TunnelRoute[]): string {
     ['services', 'web', 'ports'],
     doc.createNode([publish('127.0.0.1', GLITCHTIP_PORT, GLITCHTIP_PORT)]),
   );
-  return doc.toString();
+  return composeText(doc);
 }
 
 export function glitchtipStack(routes: readonly TunnelRoute[]): ComposeStack {

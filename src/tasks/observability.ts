@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
-import type { ComposeStack } from './compose-stack.js';
+import { type ComposeStack, composeText } from './compose-stack.js';
 import type { SecretFile } from './host-secrets.js';
 import type { HealthCheck } from './stack-health.js';
 import { STACK_IMAGES } from './stack-images.js';
@@ -56,7 +56,7 @@ export function renderObservability(retentionDays: number, tailnet: string | und
   );
   setConfig(doc, 'loki', renderLokiConfig(retentionDays), ['loki']);
   setConfig(doc, 'grafana-datasources', renderDatasources(), ['grafana']);
-  return doc.toString();
+  return composeText(doc);
 }
 
 export function observabilityStack(retentionDays: number): ComposeStack {

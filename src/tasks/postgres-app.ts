@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { type Document, parseDocument } from 'yaml';
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
-import { type ComposeStack, composeCmd, composeStackTask } from './compose-stack.js';
+import { type ComposeStack, composeCmd, composeStackTask, composeText } from './compose-stack.js';
 import { CONTAINERS, col, selectContainers, unlessDocker } from './docker-reads.js';
 
 /** Where an app's stack lives on its host: compose.yaml, pg_password (0600), pg-major. */
@@ -76,7 +76,7 @@ export function renderPostgresCompose(app: PgApp, tailnet?: string, template?: s
   doc.setIn(['networks', 'app', 'name'], app.name);
   doc.setIn(['volumes', 'pgdata', 'name'], volumeName(app.name, app.major));
   doc.setIn(['volumes', 'pgdata', 'labels'], doc.createNode(labels));
-  return doc.toString();
+  return composeText(doc);
 }
 
 const TAILNET_PROBE = `ip -4 -o addr show dev tailscale0 2>/dev/null | awk '{split($4,a,"/"); print "tailnet=" a[1]; exit}'`;
