@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { SharedRead } from './task.js';
+import type { BatchRead, SharedRead } from './task.js';
 
 export interface ProbeOutput {
   stdout: string;
@@ -19,7 +19,7 @@ export function newNonce(): string {
 export function batchScript(
   probes: readonly string[],
   nonce: string,
-  reads: readonly SharedRead[] = [],
+  reads: readonly BatchRead[] = [],
 ): string {
   const prelude = reads.length ? `${readsScript(reads)}\n` : '';
   const parts = probes.map(
@@ -30,37 +30,49 @@ export function batchScript(
 }
 
 /** Shell that sets each read's variable, in order (also for apply steps that poll outside a batch). */
-export function readsScript(reads: readonly SharedRead[]): string {
+export function readsScript(reads: readonly BatchRead[]): string {
   return reads.map((r) => `${r.name}=$( (\n${r.script}\n) </dev/null 2>/dev/null )`).join('\n');
 }
 
-/** Pure: the shared reads of these tasks, each once, every read after the reads it uses. */
-export function sharedReadsOf(tasks: readonly { reads?: readonly SharedRead[] }[]): SharedRead[] {
-  const out: SharedRead[] = [];
+/**
+ * Pure: the shared reads of these tasks, each once, every read after the reads it uses; a
+ * gathering read is built from the union of every task's args (sorted, so the script is stable).
+ */
+export function sharedReadsOf(tasks: readonly { reads?: readonly SharedRead[] }[]): BatchRead[] {
+  const order: string[] = [];
+  const byName = new Map<string, { read: SharedRead; args: Set<string> }>();
   const add = (r: SharedRead) => {
-    const seen = out.find((x) => x.name === r.name);
-    if (seen && seen.script !== r.script) throw new Error(`two shared reads named ${r.name}`);
-    if (seen) return;
+    const seen = byName.get(r.name);
+    if (seen && seen.read.script !== r.script) throw new Error(`two shared reads named ${r.name}`);
     for (const dep of r.reads ?? []) add(dep);
-    out.push(r);
+    if (!seen) {
+      byName.set(r.name, { read: r, args: new Set(r.args) });
+      order.push(r.name);
+    } else for (const a of r.args ?? []) seen.args.add(a);
   };
   for (const t of tasks) for (const r of t.reads ?? []) add(r);
-  return out;
+  return order.map((name) => {
+    const { read, args } = byName.get(name)!;
+    return { name, script: typeof read.script === 'string' ? read.script : read.script([...args].sort()) };
+  });
 }
 
 /** Pure: the batched stdout split back into one output per probe; a missing section is an error. */
 export function splitBatch(stdout: string, count: number, nonce: string): ProbeOutput[] {
+  // One pass from left to right: sections come in order, so each search starts where the last ended.
   const out: ProbeOutput[] = [];
+  let from = 0;
   for (let i = 0; i < count; i++) {
     const begin = `@@infra:${nonce}:begin:${i}\n`;
-    const start = stdout.indexOf(begin);
-    const endRe = new RegExp(`\\n@@infra:${nonce}:end:${i}:(\\d+)\\n`);
-    const tail = start < 0 ? null : endRe.exec(stdout.slice(start + begin.length));
-    if (start < 0 || !tail) throw new Error(`probe ${i} produced no complete output section`);
-    out.push({
-      stdout: stdout.slice(start + begin.length, start + begin.length + tail.index),
-      code: Number(tail[1]),
-    });
+    const start = stdout.indexOf(begin, from);
+    const endMarker = `\n@@infra:${nonce}:end:${i}:`;
+    const end = start < 0 ? -1 : stdout.indexOf(endMarker, start + begin.length);
+    const codeEnd = end < 0 ? -1 : stdout.indexOf('\n', end + endMarker.length);
+    const code = codeEnd < 0 ? '' : stdout.slice(end + endMarker.length, codeEnd);
+    if (start < 0 || end < 0 || !/^\d+$/.test(code))
+      throw new Error(`probe ${i} produced no complete output section`);
+    out.push({ stdout: stdout.slice(start + begin.length, end), code: Number(code) });
+    from = codeEnd;
   }
   return out;
 }

@@ -34,6 +34,7 @@ export interface FleetOptions {
   lockOwner?: string;
   emit: Emit;
   redactor: Redactor;
+  /** Hosts in flight at once (default 64: every host of a 2–20 server fleet at the same time). */
   concurrency?: number;
 }
 
@@ -46,7 +47,7 @@ export async function runFleet(o: FleetOptions): Promise<HostResult[]> {
     for (let host = queue.shift(); host; host = queue.shift())
       results.set(host, await runHost(host, o, emit));
   };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 16, o.hosts.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 64, o.hosts.length) }, worker));
   return o.hosts.map((h) => results.get(h)!);
 }
 

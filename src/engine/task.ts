@@ -48,13 +48,23 @@ export interface Task<S = unknown> {
 /**
  * One read that several probes of a host share (the container list, say): its script's stdout is
  * stored in the shell variable `name` before any probe runs, so the probes filter it instead of
- * each asking Docker again. It may use the variables of the reads it lists in `reads`.
+ * each asking again. It may use the variables of the reads it lists in `reads`. A gathering read
+ * (`script` a function) is asked once for what every task using it adds in `args`: one
+ * `systemctl show` for all units of the host rather than one per unit.
  */
 export interface SharedRead {
   /** A shell variable name, unique per read: `infra_containers`. */
   name: string;
-  script: string;
+  script: string | ((args: readonly string[]) => string);
+  /** This task's share of a gathering read. */
+  args?: readonly string[];
   reads?: readonly SharedRead[];
+}
+
+/** A shared read as it runs in one batch: gathered, its script final. */
+export interface BatchRead {
+  name: string;
+  script: string;
 }
 
 export interface Facts {

@@ -34,6 +34,9 @@ export function installPackagesScript(names: readonly string[]): string {
   ].join(' && ');
 }
 
+const dpkgStatus = (names: readonly string[]): string =>
+  `dpkg-query -W -f '\${Package} \${db:Status-Abbrev}\\n' ${names.map(shq).join(' ')}`;
+
 /**
  * Debian packages present (never removed: a package not in the inventory is not ours to judge).
  * `id` lets several package sets coexist (base, docker, …).
@@ -47,7 +50,9 @@ export function packagesTask(
   return {
     id,
     after,
-    probe: `dpkg-query -W -f '\${Package} \${db:Status-Abbrev}\\n' ${wanted.map(shq).join(' ')} 2>/dev/null; true`,
+    // Every package set of the host in one dpkg-query; each task reads its own names from it.
+    probe: `printf '%s\\n' "$infra_packages"`,
+    reads: [{ name: 'infra_packages', script: dpkgStatus, args: wanted }],
     parse: (out) => parseDpkgStatus(out, wanted),
     diff: diffPackages,
     apply: (state) => [{ script: installPackagesScript(missingPackages(state)), timeoutMs: 20 * 60_000 }],

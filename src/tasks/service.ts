@@ -38,13 +38,22 @@ export function diffService(unit: string, s: ServiceState): Change[] {
   return changes;
 }
 
+/** One `systemctl show` for every unit the host's tasks ask about, a blank line between units. */
+const showUnits = (units: readonly string[]): string =>
+  `systemctl show -p Names -p UnitFileState -p ActiveState ${units.map(shq).join(' ')}`;
+
+/** awk, paragraph mode: the block of unit `u`, found by any of its names (ssh.service is sshd.service). */
+const UNIT_BLOCK =
+  'BEGIN { RS = "" } { for (i = 1; i <= NF; i++) { f = $i; sub(/^Names=/, "", f); if (f == u) { print; exit } } }';
+
 /** A systemd unit enabled at boot and running now. */
 export function serviceTask(unit: string, after: string[] = []): Task<ServiceState> {
   const u = shq(unit);
   return {
     id: `service:${unit}`,
     after,
-    probe: `systemctl show -p UnitFileState -p ActiveState ${u} 2>/dev/null || true`,
+    probe: `printf '%s\\n' "$infra_units" | awk -v u=${u} ${shq(UNIT_BLOCK)}`,
+    reads: [{ name: 'infra_units', script: showUnits, args: [unit] }],
     parse: parseServiceProbe,
     diff: (s) => diffService(unit, s),
     apply: (s) => [

@@ -1,4 +1,4 @@
-import { readsScript } from '../engine/batch.js';
+import { readsScript, sharedReadsOf } from '../engine/batch.js';
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
 import { addressOf, CONTAINER_ADDRESSES, CONTAINERS, unlessDocker } from './docker-reads.js';
@@ -93,7 +93,7 @@ export function waitHealthyScript(project: string, checks: readonly HealthCheck[
   return [
     `end=$(( $(date +%s) + ${waitSec} ))`,
     'while :; do',
-    readsScript(HEALTH_READS),
+    readsScript(sharedReadsOf([{ reads: HEALTH_READS }])),
     `  out=$( ${probe}\n)`,
     `  if ${ok}; then exit 0; fi`,
     '  [ "$(date +%s)" -lt "$end" ] || break',
