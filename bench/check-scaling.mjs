@@ -7,7 +7,7 @@
 //
 //   node bench/check-scaling.mjs [-n hosts] [-r runs] [--keep]
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
@@ -60,12 +60,39 @@ for (let k = 0; k < runs; k++) {
   all.push(last.ms);
 }
 const execs = new Set(last.doc.hosts.map((h) => `${h.stats.connections}/${h.stats.execs}`));
+
+// Where the CPU of one all-hosts check goes: infra's own process, and the lab hosts (their
+// sshd, shells and probes), which share this machine's cores with it. Read from the hosts'
+// cgroups (v1 cpuacct or v2 cpu.stat) and from this process's reaped children.
+const cgroupCpuMs = (id) => {
+  for (const [file, parse] of [
+    [`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, (t) => Number(t) / 1e6],
+    [`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, (t) => Number(/usage_usec (\d+)/.exec(t)[1]) / 1e3],
+  ])
+    if (existsSync(file)) return parse(readFileSync(file, 'utf8'));
+  return Number.NaN;
+};
+const childCpuMs = () => {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return ((Number(f[13]) + Number(f[14])) * 1000) / 100; // cutime + cstime, at USER_HZ 100
+};
+const ids = names.map((h) =>
+  execFileSync('docker', ['inspect', '-f', '{{.Id}}', `infra-lab-${h}`], { encoding: 'utf8' }).trim(),
+);
+const hostsBefore = ids.map(cgroupCpuMs);
+const clientBefore = childCpuMs();
+const probeRun = timed();
+const clientMs = childCpuMs() - clientBefore;
+const hostsMs = ids.map(cgroupCpuMs).reduce((sum, v, i) => sum + v - hostsBefore[i], 0);
+const cores = Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
 process.stdout.write(
   [
     `infra check scaling, median of ${runs} interleaved runs each (fresh lab hosts)`,
     `  2 hosts:  ${(median(two) / 1000).toFixed(2)}s`,
     `  ${n} hosts: ${(median(all) / 1000).toFixed(2)}s   (${(median(all) / median(two)).toFixed(2)}x the 2-host time; connections/round trips per host: ${[...execs].join(', ')})`,
-    `machine: ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, node ${process.version}, ${new Date().toISOString().slice(0, 10)}`,
+    `  one ${n}-host check (${(probeRun.ms / 1000).toFixed(2)}s) used ${(clientMs / 1000).toFixed(2)} CPU-s in infra and ${(hostsMs / 1000).toFixed(2)} CPU-s in the lab hosts (${Math.round(hostsMs / n)} ms each):`,
+    `  on ${cores} cores that alone takes at least ${((clientMs + hostsMs) / cores / 1000).toFixed(2)}s`,
+    `machine: ${cores} cores, node ${process.version}, ${new Date().toISOString().slice(0, 10)}`,
   ].join('\n') + '\n',
 );
 
