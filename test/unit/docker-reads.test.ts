@@ -1,6 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { batchScript, sharedReadsOf } from '../../src/engine/batch.js';
@@ -9,6 +8,7 @@ import { composeStackTask, writeHashCacheScript } from '../../src/tasks/compose-
 import { exposureTask } from '../../src/tasks/docker.js';
 import { orphansTask } from '../../src/tasks/postgres-app.js';
 import { stackHealthTask } from '../../src/tasks/stack-health.js';
+import { fakeTools } from './fake-tools.js';
 
 /**
  * The probes that share one `docker ps` (and one `docker inspect`), run for real in dash against
@@ -38,16 +38,9 @@ const PS = [
 const INSPECT = `shop${T}db${T}shop_default=172.18.0.2${T}app=172.19.0.5\nold${T}db${T}old_default=172.20.0.2`;
 
 function world() {
-  const dir = mkdtempSync(path.join(tmpdir(), 'infra-reads-'));
-  const bin = path.join(dir, 'bin');
-  mkdirSync(bin);
-  const log = path.join(dir, 'calls.log');
+  const { dir, bin, fake, calls, clearCalls } = fakeTools('infra-reads-');
   writeFileSync(path.join(dir, 'ps.txt'), `${PS}\n`);
   writeFileSync(path.join(dir, 'inspect.txt'), `${INSPECT}\n`);
-  const fake = (name: string, body: string) => {
-    writeFileSync(path.join(bin, name), `#!/bin/sh\necho "${name} $*" >> ${log}\n${body}\n`);
-    chmodSync(path.join(bin, name), 0o755);
-  };
   fake(
     'docker',
     [
@@ -69,9 +62,8 @@ function world() {
       encoding: 'utf8',
       env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
     });
-  const calls = () => readFileSync(log, 'utf8').trim().split('\n');
   const probe = (tasks: AnyTask[]) => {
-    writeFileSync(log, '');
+    clearCalls();
     const r = run(
       batchScript(
         tasks.map((t) => t.probe),
