@@ -8,7 +8,9 @@ import {
   diffPackages,
   installPackagesScript,
   missingPackages,
+  PACKAGES_PRINT,
   type PackagesState,
+  packagesRead,
   parseDpkgStatus,
 } from './packages.js';
 
@@ -47,7 +49,8 @@ export function dockerPackagesTask(
   return {
     id: 'packages:docker',
     after,
-    probe: `echo @@os\n${OS_PROBE}\necho @@dpkg\ndpkg-query -W -f '\${Package} \${db:Status-Abbrev}\\n' ${CANDIDATES.map(shq).join(' ')} 2>/dev/null; true`,
+    probe: `echo @@os\n${OS_PROBE}\necho @@dpkg\n${PACKAGES_PRINT}`,
+    reads: [packagesRead(CANDIDATES)],
     parse: (out) => {
       const s = sections(out);
       const os = parseOsRelease(s.get('os') ?? '');

@@ -1,4 +1,4 @@
-import type { Change, Task } from '../engine/task.js';
+import type { Change, SharedRead, Task } from '../engine/task.js';
 import { shCmd, shq } from '../quote.js';
 
 export type PackagesState = Map<string, boolean>;
@@ -37,6 +37,14 @@ export function installPackagesScript(names: readonly string[]): string {
 const dpkgStatus = (names: readonly string[]): string =>
   `dpkg-query -W -f '\${Package} \${db:Status-Abbrev}\\n' ${names.map(shq).join(' ')}`;
 
+/** Every package set of a host is asked in one dpkg-query; a probe prints it with PACKAGES_PRINT. */
+export const packagesRead = (names: readonly string[]): SharedRead => ({
+  name: 'infra_packages',
+  script: dpkgStatus,
+  args: names,
+});
+export const PACKAGES_PRINT = `printf '%s\\n' "$infra_packages"`;
+
 /**
  * Debian packages present (never removed: a package not in the inventory is not ours to judge).
  * `id` lets several package sets coexist (base, docker, …).
@@ -50,9 +58,9 @@ export function packagesTask(
   return {
     id,
     after,
-    // Every package set of the host in one dpkg-query; each task reads its own names from it.
-    probe: `printf '%s\\n' "$infra_packages"`,
-    reads: [{ name: 'infra_packages', script: dpkgStatus, args: wanted }],
+    // Each task reads its own names from the host's one dpkg-query.
+    probe: PACKAGES_PRINT,
+    reads: [packagesRead(wanted)],
     parse: (out) => parseDpkgStatus(out, wanted),
     diff: diffPackages,
     apply: (state) => [{ script: installPackagesScript(missingPackages(state)), timeoutMs: 20 * 60_000 }],
