@@ -70,8 +70,9 @@ async function runHost(host: string, o: FleetOptions, emit: Emit): Promise<HostR
   const connecting = o.connect(host);
   connecting.catch(() => {}); // awaited below, or closed in `finally` when planning fails
   try {
-    // Read-only modes look from outside while the host is probed; apply looks after its changes.
-    const early = o.mode !== 'apply' ? o.outside?.(host) : undefined;
+    // Look from outside while the host is probed; an apply that changed something looks again after.
+    const early = o.outside?.(host);
+    early?.catch(() => {});
     const tasks = o.plan(host);
     connected = await connecting;
     emit({ type: 'host-connected', host, via: connected.via, hostKeyRecorded: connected.hostKeyRecorded });
@@ -84,7 +85,8 @@ async function runHost(host: string, o: FleetOptions, emit: Emit): Promise<HostR
       emit,
       o.guard?.(host, connected),
     );
-    const outside = (await (early ?? o.outside?.(host))) ?? [];
+    const changed = tasksResults.some((t) => t.status === 'changed');
+    const outside = (await (o.mode === 'apply' && changed ? o.outside?.(host) : early)) ?? [];
     for (const result of outside) {
       // After apply, public SSH still answering is a failure of this run, not drift to report.
       const r =

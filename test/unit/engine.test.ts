@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -72,6 +72,31 @@ describe('engine', () => {
     expect(a.transport.calls).toHaveLength(1);
     expect(r!.status).toBe('drift');
     expect(r!.tasks.map((t) => t.status)).toEqual(['drift', 'drift', 'drift', 'drift', 'drift']);
+  });
+
+  it('looks from outside while probing; an apply that changed something looks again after', async () => {
+    const a = sandboxHost('a');
+    const views: string[] = [];
+    const run = () =>
+      runFleet({
+        hosts: ['a'],
+        mode: 'apply',
+        plan: () => [fileTask('f1', 'one\n')],
+        connect: async () => ({ transport: a.transport, via: 'fake' }),
+        outside: async () => {
+          const f = path.join(a.dir, 'f1');
+          views.push(existsSync(f) ? readFileSync(f, 'utf8').trim() : 'none');
+          return [{ task: 'outside', status: 'ok', changes: [] }];
+        },
+        emit: () => {},
+        redactor: new Redactor(),
+      });
+    const first = await run(); // f1 written: the early look may predate it, so a second look follows
+    expect(first[0]!.tasks.map((t) => `${t.task}:${t.status}`)).toEqual(['f1:changed', 'outside:ok']);
+    expect(views).toHaveLength(2);
+    expect(views[1]).toBe('one');
+    await run(); // nothing changed: the early look stands
+    expect(views).toHaveLength(3);
   });
 
   it('runs a probe two tasks share once, and feeds its output to both', async () => {
