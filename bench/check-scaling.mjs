@@ -67,7 +67,10 @@ const execs = new Set(last.doc.hosts.map((h) => `${h.stats.connections}/${h.stat
 const cgroupCpuMs = (id) => {
   for (const [file, parse] of [
     [`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, (t) => Number(t) / 1e6],
-    [`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, (t) => Number(/usage_usec (\d+)/.exec(t)[1]) / 1e3],
+    [
+      `/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`,
+      (t) => Number(/usage_usec (\d+)/.exec(t)[1]) / 1e3,
+    ],
   ])
     if (existsSync(file)) return parse(readFileSync(file, 'utf8'));
   return Number.NaN;
