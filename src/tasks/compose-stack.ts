@@ -57,14 +57,14 @@ export function composeCmd(project: string, dir: string, ...args: string[]): str
  * change with its content or with compose itself, so they are kept under a key of both, and
  * recomputed whenever the key differs (a file edited by hand, compose upgraded, no cache yet).
  */
-export const hashCacheFile = (dir: string): string => `${dir}/.config-hash`;
+const hashCacheFile = (dir: string): string => `${dir}/.config-hash`;
 
 const COMPOSE_PLUGINS = ['/usr/libexec', '/usr/lib', '/usr/local/lib', '/usr/local/libexec']
   .map((d) => `${d}/docker/cli-plugins/docker-compose`)
   .concat('"$HOME/.docker/cli-plugins/docker-compose"');
 
 /** Shell: the cache key of the compose file in `dir` (its content + the compose plugin's identity). */
-export function hashKeyScript(dir: string): string {
+function hashKeyScript(dir: string): string {
   return `{ cat ${shq(composeFile(dir))}; stat -L -c '%n %s %Y %i' ${COMPOSE_PLUGINS.join(' ')} 2>/dev/null; } | sha256sum | cut -d' ' -f1`;
 }
 
