@@ -108,6 +108,8 @@ if (!args.includes('--keep')) {
   )
     .split('\n')
     .filter(Boolean);
-  if (mine.length) execFileSync('docker', ['rm', '-f', '-v', ...mine]);
+  // One at a time: twenty force-removals at once left stale endpoints on the lab network here
+  // (dockerd 26), which then refused `network rm` until the daemon restarted.
+  for (const id of mine) execFileSync('docker', ['rm', '-f', '-v', id]);
   for (const h of names) spawnSync('docker', ['volume', 'rm', '-f', `infra-lab-${h}-docker`]);
 }
