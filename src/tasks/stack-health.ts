@@ -72,11 +72,15 @@ export function answeringBadly(checks: readonly HealthCheck[], st: HealthState):
     .map((c) => c.service);
 }
 
+/** Shell: the ids of a compose service's containers (`-q` running, `-aq` any state). */
+function containerIds(project: string, service: string, which: '-q' | '-aq'): string {
+  return `docker ps ${which} --filter ${shq(`label=com.docker.compose.project=${project}`)} --filter ${shq(`label=com.docker.compose.service=${service}`)}`;
+}
+
 function restartScript(project: string, services: readonly string[]): string {
   return services
     .map(
-      (svc) =>
-        `ids=$(docker ps -q --filter ${shq(`label=com.docker.compose.project=${project}`)} --filter ${shq(`label=com.docker.compose.service=${svc}`)})\n[ -z "$ids" ] || docker restart $ids >/dev/null`,
+      (svc) => `ids=$(${containerIds(project, svc, '-q')})\n[ -z "$ids" ] || docker restart $ids >/dev/null`,
     )
     .join('\n');
 }
@@ -102,7 +106,7 @@ export function waitHealthyScript(project: string, checks: readonly HealthCheck[
     `echo "stack ${project} is not healthy after ${waitSec}s: $(echo "$out" | tr '\\n' ' ')" >&2`,
     ...checks.map(
       (c) =>
-        `docker logs --tail 15 $(docker ps -aq --filter ${shq(`label=com.docker.compose.project=${project}`)} --filter ${shq(`label=com.docker.compose.service=${c.service}`)} | head -n1) >&2 2>&1 || true`,
+        `docker logs --tail 15 $(${containerIds(project, c.service, '-aq')} | head -n1) >&2 2>&1 || true`,
     ),
     'exit 1',
   ].join('\n');
