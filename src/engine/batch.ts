@@ -3,8 +3,16 @@ import type { BatchRead, SharedRead } from './task.js';
 
 export interface ProbeOutput {
   stdout: string;
+  stderr: string;
   code: number;
 }
+
+/**
+ * How many of a host's probes run at once. Probes only read, and most of their time is a CLI
+ * starting up or a socket answering, so overlapping them shortens the round trip on any server
+ * with more than one core, and costs nothing on one that has a single core.
+ */
+export const PROBE_LANES = 4;
 
 export function newNonce(): string {
   return randomBytes(8).toString('hex');
@@ -13,20 +21,46 @@ export function newNonce(): string {
 /**
  * Pure: every probe of a host as ONE script. The shared reads run first, once each, into their
  * shell variables (stdin closed, stderr dropped: a probe reading an empty variable reports what
- * is missing). Each probe runs in its own subshell with stdin closed and is fenced by markers
- * carrying a per-run nonce, so no probe output can forge another's section.
+ * is missing). Then the probes run in lanes, at once; each probe runs in its own subshell with
+ * stdin closed, and its section (stdout, exit code, stderr) is fenced by markers carrying a
+ * per-run nonce, so no probe output can forge another's section.
  */
 export function batchScript(
   probes: readonly string[],
   nonce: string,
   reads: readonly BatchRead[] = [],
+  lanes = PROBE_LANES,
 ): string {
   const prelude = reads.length ? `${readsScript(reads)}\n` : '';
-  const parts = probes.map(
-    (p, i) =>
-      `printf '@@infra:${nonce}:begin:${i}\\n'\nprintf '@@infra:${nonce}:probe:${i}\\n' >&2\n(\n${p}\n) </dev/null\nprintf '\\n@@infra:${nonce}:end:${i}:%d\\n' "$?"`,
+  const count = Math.max(1, Math.min(lanes, probes.length));
+  const byLane = Array.from({ length: count }, (_, lane) =>
+    probes
+      .map((p, i) => (i % count === lane ? probeSection(p, i, nonce) : ''))
+      .filter(Boolean)
+      .join('\n'),
   );
-  return `${prelude}${parts.join('\n')}\n`;
+  return `${prelude}${inLanes(byLane)}\n`;
+}
+
+/** One probe's section: its stdout goes straight out (fd 3); its stderr is held and follows it. */
+function probeSection(probe: string, i: number, nonce: string): string {
+  const m = `@@infra:${nonce}`;
+  return [
+    `printf '${m}:begin:${i}\\n'`,
+    `infra_err=$( {\n${probe}\n} </dev/null 2>&1 1>&3 3>&- )`,
+    `printf '\\n${m}:stderr:${i}:%d\\n%s\\n${m}:end:${i}\\n' "$?" "$infra_err"`,
+  ].join('\n');
+}
+
+/**
+ * Lanes that run at once and still print whole: the first lane writes straight out in the
+ * background while the others, nested the same way, are held in a variable and printed after it.
+ */
+function inLanes(lanes: readonly string[]): string {
+  const [first, ...rest] = lanes;
+  const lane = `{\n${first ?? ':'}\n} 3>&1`;
+  if (!rest.length) return lane;
+  return `${lane} &\ninfra_lanes=$(\n${inLanes(rest)}\nprintf x\n)\nwait\nprintf '%s' "\${infra_lanes%x}"`;
 }
 
 /** Shell that sets each read's variable, in order (also for apply steps that poll outside a batch). */
@@ -57,32 +91,28 @@ export function sharedReadsOf(tasks: readonly { reads?: readonly SharedRead[] }[
   });
 }
 
-/** Pure: the batched stdout split back into one output per probe; a missing section is an error. */
+/**
+ * Pure: the batched stdout split back into one output per probe, found by index (lanes print
+ * their sections lane by lane, not in probe order); a missing section is an error.
+ */
 export function splitBatch(stdout: string, count: number, nonce: string): ProbeOutput[] {
-  // One pass from left to right: sections come in order, so each search starts where the last ended.
+  const m = `@@infra:${nonce}:`;
   const out: ProbeOutput[] = [];
-  let from = 0;
   for (let i = 0; i < count; i++) {
-    const begin = `@@infra:${nonce}:begin:${i}\n`;
-    const start = stdout.indexOf(begin, from);
-    const endMarker = `\n@@infra:${nonce}:end:${i}:`;
-    const end = start < 0 ? -1 : stdout.indexOf(endMarker, start + begin.length);
-    const codeEnd = end < 0 ? -1 : stdout.indexOf('\n', end + endMarker.length);
-    const code = codeEnd < 0 ? '' : stdout.slice(end + endMarker.length, codeEnd);
-    if (start < 0 || end < 0 || !/^\d+$/.test(code))
-      throw new Error(`probe ${i} produced no complete output section`);
-    out.push({ stdout: stdout.slice(start + begin.length, end), code: Number(code) });
-    from = codeEnd;
+    const begin = `${m}begin:${i}\n`;
+    const errMarker = `\n${m}stderr:${i}:`;
+    const endMarker = `\n${m}end:${i}\n`;
+    const start = stdout.indexOf(begin);
+    const mid = start < 0 ? -1 : stdout.indexOf(errMarker, start + begin.length);
+    const codeEnd = mid < 0 ? -1 : stdout.indexOf('\n', mid + errMarker.length);
+    const end = codeEnd < 0 ? -1 : stdout.indexOf(endMarker, codeEnd);
+    const code = codeEnd < 0 ? '' : stdout.slice(mid + errMarker.length, codeEnd);
+    if (end < 0 || !/^\d+$/.test(code)) throw new Error(`probe ${i} produced no complete output section`);
+    out.push({
+      stdout: stdout.slice(start + begin.length, mid),
+      stderr: stdout.slice(codeEnd + 1, end),
+      code: Number(code),
+    });
   }
   return out;
-}
-
-/** The stderr lines a given probe wrote (its section of the batch's stderr). */
-export function stderrOf(stderr: string, index: number, nonce: string): string {
-  const marker = `@@infra:${nonce}:probe:${index}\n`;
-  const start = stderr.indexOf(marker);
-  if (start < 0) return '';
-  const rest = stderr.slice(start + marker.length);
-  const next = rest.indexOf(`@@infra:${nonce}:probe:`);
-  return next < 0 ? rest : rest.slice(0, next);
 }

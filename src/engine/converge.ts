@@ -1,6 +1,6 @@
 import { errorMessage } from '../errors.js';
 import type { Transport } from '../transport/types.js';
-import { batchScript, newNonce, sharedReadsOf, splitBatch, stderrOf } from './batch.js';
+import { batchScript, newNonce, sharedReadsOf, splitBatch } from './batch.js';
 import type { Emit, Mode, TaskResult } from './events.js';
 import { armDeadman, type Guard } from './guard.js';
 import { dependenciesOf, orderTasks } from './order.js';
@@ -122,7 +122,7 @@ async function probeTasks(transport: Transport, tasks: readonly AnyTask[]): Prom
   }
   return tasks.map((task, i) => {
     const o = outputs[i]!;
-    const stderr = tail(stderrOf(r.stderr, probes.indexOf(task.probe), nonce));
+    const stderr = tail(o.stderr);
     if (o.code !== 0) return { task, changes: [], error: `probe exited ${o.code}`, stderr };
     try {
       const state = task.parse(o.stdout);

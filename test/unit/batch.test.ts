@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { batchScript, sharedReadsOf, splitBatch, stderrOf } from '../../src/engine/batch.js';
+import { batchScript, sharedReadsOf, splitBatch } from '../../src/engine/batch.js';
 
 const run = (script: string) =>
   spawnSync('dash', ['-c', script], { encoding: 'utf8', input: 'stdin must not leak in' });
@@ -10,14 +13,44 @@ describe('batched probes', () => {
     const probes = ['echo one', 'printf "no newline"', 'echo err >&2; exit 3', 'cat', 'printf "a\\n\\nb\\n"'];
     const r = run(batchScript(probes, 'n0nce'));
     expect(splitBatch(r.stdout, probes.length, 'n0nce')).toEqual([
-      { stdout: 'one\n', code: 0 },
-      { stdout: 'no newline', code: 0 },
-      { stdout: '', code: 3 },
-      { stdout: '', code: 0 }, // stdin is closed for probes
-      { stdout: 'a\n\nb\n', code: 0 },
+      { stdout: 'one\n', stderr: '', code: 0 },
+      { stdout: 'no newline', stderr: '', code: 0 },
+      { stdout: '', stderr: 'err', code: 3 },
+      { stdout: '', stderr: '', code: 0 }, // stdin is closed for probes
+      { stdout: 'a\n\nb\n', stderr: '', code: 0 },
     ]);
-    expect(stderrOf(r.stderr, 2, 'n0nce')).toBe('err\n');
-    expect(stderrOf(r.stderr, 0, 'n0nce')).toBe('');
+    expect(r.stderr).toBe('');
+  });
+
+  it('runs probes at once in lanes, yet keeps each section whole and findable', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lanes-'));
+    // Probe 0 waits for a mark that probe 3, in another lane, leaves: one after the other, it
+    // would give up after 5 s and say so.
+    const wait = `i=0; until [ -e ${dir}/mark ] || [ $i -ge 500 ]; do sleep 0.01; i=$((i+1)); done; [ -e ${dir}/mark ] && echo together || echo alone`;
+    const probes = [
+      wait,
+      ...Array.from({ length: 7 }, (_, i) => `echo "${i + 1}a"; echo "e${i + 1}" >&2; echo "${i + 1}b"`),
+    ];
+    probes[3] = `touch ${dir}/mark; ${probes[3]}`;
+    const r = run(batchScript(probes, 'lanes', [], 4));
+    const out = splitBatch(r.stdout, probes.length, 'lanes');
+    expect(out[0]).toEqual({ stdout: 'together\n', stderr: '', code: 0 });
+    expect(out.slice(1)).toEqual(
+      probes.slice(1).map((_, k) => ({ stdout: `${k + 1}a\n${k + 1}b\n`, stderr: `e${k + 1}`, code: 0 })),
+    );
+    // One lane is the old, one-after-the-other batch, and reads the same apart from the wait.
+    rmSync(`${dir}/mark`);
+    const one = splitBatch(run(batchScript(probes.slice(1), 'one', [], 1)).stdout, 7, 'one');
+    expect(one).toEqual(out.slice(1));
+    rmSync(dir, { recursive: true });
+  });
+
+  it('a probe exiting early ends only its own section', () => {
+    const r = run(batchScript(['exit 4', 'echo after'], 'x', [], 2));
+    expect(splitBatch(r.stdout, 2, 'x')).toEqual([
+      { stdout: '', stderr: '', code: 4 },
+      { stdout: 'after\n', stderr: '', code: 0 },
+    ]);
   });
 
   it('cannot be fooled by a probe printing marker-like text without the nonce', () => {

@@ -51,7 +51,8 @@ function world() {
       'esac',
     ].join('\n'),
   );
-  fake('curl', 'case "$*" in *172.18.0.2:8080/ok*) printf 200 ;; *) printf 000 ;; esac');
+  // Like curl -w '%{http_code}\n' with several URLs: one code per URL, in order.
+  fake('curl', 'for a; do case "$a" in http://172.18.0.2:8080/ok) echo 200 ;; http://*) echo 000 ;; esac; done');
   const stackDir = path.join(dir, 'shop');
   mkdirSync(stackDir);
   const render = () => 'services:\n  db:\n    image: postgres:18\n';
@@ -78,7 +79,7 @@ function world() {
 }
 
 const section = (out: string, i: number) =>
-  out.split(`@@infra:n:begin:${i}\n`)[1]!.split('\n@@infra:n:end:')[0]!;
+  out.split(`@@infra:n:begin:${i}\n`)[1]!.split('\n@@infra:n:stderr:')[0]!;
 
 describe('probes over the shared docker reads', () => {
   it('one docker ps and one docker inspect for every probe; each sees its own containers', () => {
