@@ -19,17 +19,27 @@ export interface HealthCheck {
 /** service -> HTTP status, "000" when nothing answered, "none" when there is no running container. */
 export type HealthState = Record<string, string>;
 
-function checkScript(project: string, c: HealthCheck): string {
-  return [
-    `ip=$(${addressOf(project, c.service, `${project}_default`)})`,
-    `if [ -z "$ip" ]; then code=none; else code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$ip"${shq(`:${c.port}${c.path}`)} || true); fi`,
-    `echo ${shq(c.service)} "\${code:-000}"`,
-  ].join('\n');
-}
-
-/** Reads the services' addresses from the batch's shared reads (HEALTH_READS). */
+/**
+ * Reads the services' addresses from the batch's shared reads (HEALTH_READS) and asks every
+ * service that runs with ONE curl (one start-up per stack, not per service), in order.
+ */
 export function healthProbe(project: string, checks: readonly HealthCheck[]): string {
-  return [unlessDocker(':'), ...checks.map((c) => `( ${checkScript(project, c)} )`)].join('\n');
+  const ask = checks.map((c) =>
+    [
+      `ip=$(${addressOf(project, c.service, `${project}_default`)})`,
+      `if [ -z "$ip" ]; then echo ${shq(c.service)} none; else names="$names "${shq(c.service)}; set -- "$@" -o /dev/null "http://$ip"${shq(`:${c.port}${c.path}`)}; fi`,
+    ].join('\n'),
+  );
+  return [
+    unlessDocker(':'),
+    'names=; set --',
+    ...ask,
+    '[ -n "$names" ] || exit 0',
+    // A service that does not answer reads 000 (so does every one when curl is missing).
+    `codes=$(curl -s -m 5 -w '%{http_code}\\n' "$@")`,
+    'set -- $codes',
+    `for n in $names; do echo "$n \${1:-000}"; [ $# -eq 0 ] || shift; done`,
+  ].join('\n');
 }
 
 const HEALTH_READS = [CONTAINERS, CONTAINER_ADDRESSES];

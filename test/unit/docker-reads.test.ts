@@ -52,7 +52,10 @@ function world() {
     ].join('\n'),
   );
   // Like curl -w '%{http_code}\n' with several URLs: one code per URL, in order.
-  fake('curl', 'for a; do case "$a" in http://172.18.0.2:8080/ok) echo 200 ;; http://*) echo 000 ;; esac; done');
+  fake(
+    'curl',
+    'for a; do case "$a" in http://172.18.0.2:8080/ok) echo 200 ;; http://*) echo 000 ;; esac; done',
+  );
   const stackDir = path.join(dir, 'shop');
   mkdirSync(stackDir);
   const render = () => 'services:\n  db:\n    image: postgres:18\n';
