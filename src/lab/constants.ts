@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../paths.js';
 
 /** Every Docker object the lab creates carries this label; `labDown` removes exactly those. */
 export const LABEL = 'infra.lab=1';
@@ -53,8 +53,7 @@ export function cacheDir(): string {
   return process.env.INFRA_LAB_CACHE ?? join(xdg, 'infra', 'lab');
 }
 
-/** The repository's `lab/` directory (image build scripts, stand-in sources), from src/lab or dist/lab. */
+/** The repository's `lab/` directory (image build scripts, stand-in sources). */
 export function labAssetsDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return resolve(here, '..', '..', 'lab');
+  return join(PACKAGE_ROOT, 'lab');
 }

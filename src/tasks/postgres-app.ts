@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type Document, parseDocument } from 'yaml';
 import type { Change, Task } from '../engine/task.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { shq } from '../quote.js';
 import { type ComposeStack, composeCmd, composeStackTask, composeText } from './compose-stack.js';
 import { CONTAINERS, col, selectContainers, unlessDocker } from './docker-reads.js';
@@ -18,10 +18,7 @@ export const imageOf = (major: number) => `postgres:${major}`;
 export const dataMount = (major: number) =>
   major >= 18 ? '/var/lib/postgresql' : '/var/lib/postgresql/data';
 
-const TEMPLATE = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../templates/postgres-app.compose.yaml',
-);
+const TEMPLATE = path.join(PACKAGE_ROOT, 'templates/postgres-app.compose.yaml');
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 /**

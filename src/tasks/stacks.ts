@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type Document, parseDocument, Scalar } from 'yaml';
+import { PACKAGE_ROOT } from '../paths.js';
 import { cached } from '../util/cached.js';
 
 /** Where the role stacks live on a host: <dir>/compose.yaml and the stack's generated secrets. */
@@ -17,7 +17,7 @@ const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 export const ipv4 = (s: string | undefined): string | undefined => (s && IPV4.test(s) ? s : undefined);
 
 export function templatePath(stack: string, file = 'compose.yaml'): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../templates', stack, file);
+  return path.join(PACKAGE_ROOT, 'templates', stack, file);
 }
 
 const templates = new Map<string, Document>();

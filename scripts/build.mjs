@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// The build: the CLI bundled into dist/ by esbuild (types are checked by `npm run typecheck`).
+//
+// Why a bundle: Node 20 resolves and loads every ES module on its own, and the CLI with its
+// libraries is about 200 files: ~100 ms of start-up on every command, spent before the first SSH
+// packet. The commands, the SSH transport and the roles stay separate chunks loaded on demand
+// (`infra --help` never loads ssh2; the roles load while the SSH handshakes are under way).
+// dist/ has no sub-folders: src/paths.ts finds templates/ and lab/ one level up from it.
+import { rmSync } from 'node:fs';
+import { build } from 'esbuild';
+
+rmSync('dist', { recursive: true, force: true });
+await build({
+  entryPoints: ['src/cli.ts'],
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  // ssh2 loads optional native crypto bindings by path: it and its wrapper stay in node_modules.
+  external: ['ssh2', 'node-ssh'],
+  // Bundled CommonJS libraries (commander, yaml) call require() for Node's built-ins.
+  banner: {
+    js: "import { createRequire as infraCreateRequire } from 'node:module'; const require = infraCreateRequire(import.meta.url);",
+  },
+  sourcemap: true,
+  logLevel: 'warning',
+});
