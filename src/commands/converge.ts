@@ -11,7 +11,6 @@ import type { Inventory } from '../inventory/types.js';
 import { HumanReporter } from '../report/human.js';
 import { exitCodeFor, jsonReport } from '../report/json.js';
 import { Output } from '../report/output.js';
-import { planHost } from '../roles/index.js';
 import { Redactor } from '../secrets.js';
 
 export interface GlobalOptions {
@@ -60,13 +59,18 @@ export async function converge(
     lab: g.lab,
   });
   const hosts = selectHosts(inv, hostNames);
+  const ssh = import('../transport/ssh.js');
   const out = new Output(redactorFor(inv));
   const human = new HumanReporter(out, mode, o.verbose);
   human.hosts(hosts);
   const results = await runFleet({
     hosts,
     mode,
-    plan: (h) => (scope.plan ?? planHost)(inv, h),
+    // The roles and their ~50 task modules load once the handshakes are under way.
+    plan: async (h) => {
+      await ssh;
+      return (scope.plan ?? (await import('../roles/index.js')).planHost)(inv, h);
+    },
     connect: (h) => connectHost(inv, hostOf(inv, h)),
     guard: (h) => guardFor(inv, h, Number(o.guardTimeout ?? 60)),
     outside: (h) => publicSshCheck(inv, hostOf(inv, h)),

@@ -24,8 +24,11 @@ export interface Connected {
 export interface FleetOptions {
   hosts: string[];
   mode: Mode;
-  /** The tasks for a host; may throw an InfraError to refuse (e.g. a Postgres major change). */
-  plan(host: string): AnyTask[];
+  /**
+   * The tasks for a host; may throw an InfraError to refuse (e.g. a Postgres major change). It may
+   * load the task modules first: the SSH handshakes are already under way by then.
+   */
+  plan(host: string): AnyTask[] | Promise<AnyTask[]>;
   connect(host: string): Promise<Connected>;
   guard?(host: string, connected: Connected): Guard | undefined;
   /** Checks made from this machine rather than on the host (is public SSH closed?). */
@@ -73,7 +76,7 @@ async function runHost(host: string, o: FleetOptions, emit: Emit): Promise<HostR
     // Look from outside while the host is probed; an apply that changed something looks again after.
     const early = o.outside?.(host);
     early?.catch(() => {});
-    const tasks = o.plan(host);
+    const tasks = await o.plan(host);
     connected = await connecting;
     emit({ type: 'host-connected', host, via: connected.via, hostKeyRecorded: connected.hostKeyRecorded });
     if (o.mode === 'apply') release = await acquireLock(connected.transport, host, o.lockOwner ?? 'infra');
