@@ -6,6 +6,7 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { shq } from '../quote.js';
 import { type ComposeStack, composeCmd, composeStackTask, composeText } from './compose-stack.js';
 import { CONTAINERS, col, selectContainers, unlessDocker } from './docker-reads.js';
+import { ipv4, publish, TAILNET_VARS_PROBE } from './stacks.js';
 
 /** Where an app's stack lives on its host: compose.yaml, pg_password (0600), pg-major. */
 export const APPS_DIR = '/srv/infra/apps';
@@ -19,7 +20,6 @@ export const dataMount = (major: number) =>
   major >= 18 ? '/var/lib/postgresql' : '/var/lib/postgresql/data';
 
 const TEMPLATE = path.join(PACKAGE_ROOT, 'templates/postgres-app.compose.yaml');
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 /**
  * Pure: the app's port on the host's tailnet address. Stable for an app whatever else is added
@@ -64,10 +64,8 @@ export function renderPostgresCompose(app: PgApp, tailnet?: string, template?: s
     ['services', 'db', 'networks', 'app', 'aliases'],
     doc.createNode(['postgres', `${app.name}-postgres`], { flow: true }),
   );
-  const published =
-    tailnet && IPV4.test(tailnet)
-      ? [{ target: 5432, host_ip: tailnet, published: String(app.port), protocol: 'tcp' }]
-      : [];
+  const address = ipv4(tailnet);
+  const published = address ? [publish(address, app.port, 5432)] : [];
   doc.setIn(['services', 'db', 'ports'], doc.createNode(published));
   doc.setIn(['services', 'db', 'labels'], doc.createNode(labels));
   doc.setIn(['networks', 'app', 'name'], app.name);
@@ -76,13 +74,11 @@ export function renderPostgresCompose(app: PgApp, tailnet?: string, template?: s
   return composeText(doc);
 }
 
-const TAILNET_PROBE = `ip -4 -o addr show dev tailscale0 2>/dev/null | awk '{split($4,a,"/"); print "tailnet=" a[1]; exit}'`;
-
 export function postgresStack(app: PgApp): ComposeStack {
   return {
     project: app.name,
     dir: appDir(app.name),
-    varsProbe: TAILNET_PROBE,
+    varsProbe: TAILNET_VARS_PROBE,
     render: (vars) => renderPostgresCompose(app, vars.tailnet),
     waitSec: 240,
   };
