@@ -105,7 +105,10 @@ async function probeTasks(transport: Transport, tasks: readonly AnyTask[]): Prom
   const nonce = newNonce();
   // Tasks that read the same thing (Tailscale's state for two tasks) share one run of the probe.
   const probes = [...new Set(tasks.map((t) => t.probe))];
-  const r = await transport.exec(batchScript(probes, nonce, sharedReadsOf(tasks)), {
+  // The batch goes on stdin, not in argv: Linux caps one argument at 128 KiB, and a host with
+  // dozens of apps would pass that.
+  const r = await transport.exec('sh -s', {
+    stdin: batchScript(probes, nonce, sharedReadsOf(tasks)),
     timeoutMs: PROBE_TIMEOUT_MS,
   });
   let outputs: ReturnType<typeof splitBatch>;

@@ -74,6 +74,21 @@ describe('engine', () => {
     expect(r!.tasks.map((t) => t.status)).toEqual(['drift', 'drift', 'drift', 'drift', 'drift']);
   });
 
+  it('sends a batch larger than one argument may be (128 KiB) on stdin, still in one exec', async () => {
+    const a = sandboxHost('a');
+    // Each probe carries a 2 KiB comment: 100 of them make a 200 KiB script, which `sh -c` in
+    // argv would refuse (E2BIG) on Linux.
+    const pad = `# ${'x'.repeat(2048)}`;
+    const tasks = Array.from({ length: 100 }, (_, i) => {
+      const t = fileTask(`f${i}`, 'x');
+      return { ...t, probe: `${pad}\n${t.probe}` };
+    });
+    const [r] = await fleet({ a }, () => tasks, 'check').run();
+    expect(a.transport.calls).toHaveLength(1);
+    expect(a.transport.calls[0]!.stdin!.length).toBeGreaterThan(200_000);
+    expect(r!.tasks.map((t) => t.status)).toEqual(tasks.map(() => 'drift'));
+  });
+
   it('looks from outside while probing; an apply that changed something looks again after', async () => {
     const a = sandboxHost('a');
     const views: string[] = [];
