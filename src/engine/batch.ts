@@ -10,7 +10,7 @@ export interface ProbeOutput {
 /**
  * How many of a host's probes run at once. Probes only read, and most of their time is a CLI
  * starting up or a socket answering, so overlapping them shortens the round trip on any server
- * with more than one core, and costs nothing on one that has a single core.
+ * with more than one core (and still overlaps the waiting on one that has a single core).
  */
 export const PROBE_LANES = 4;
 
@@ -58,7 +58,7 @@ function probeSection(probe: string, i: number, nonce: string): string {
  */
 function inLanes(lanes: readonly string[]): string {
   const [first, ...rest] = lanes;
-  const lane = `{\n${first ?? ':'}\n} 3>&1`;
+  const lane = `{\n${first || ':'}\n} 3>&1`; // `{ }` with nothing inside is a syntax error
   if (!rest.length) return lane;
   return `${lane} &\ninfra_lanes=$(\n${inLanes(rest)}\nprintf x\n)\nwait\nprintf '%s' "\${infra_lanes%x}"`;
 }

@@ -45,6 +45,12 @@ describe('batched probes', () => {
     rmSync(dir, { recursive: true });
   });
 
+  it('an empty batch is still a valid script', () => {
+    const r = run(batchScript([], 'e'));
+    expect(r.status, r.stderr).toBe(0);
+    expect(splitBatch(r.stdout, 0, 'e')).toEqual([]);
+  });
+
   it('a probe exiting early ends only its own section', () => {
     const r = run(batchScript(['exit 4', 'echo after'], 'x', [], 2));
     expect(splitBatch(r.stdout, 2, 'x')).toEqual([
