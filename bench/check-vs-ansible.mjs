@@ -35,10 +35,8 @@ const timed = (cmd, argv, env = {}) => {
 // the lab's pinned known_hosts. Each host sits in its role's group; app hosts get their apps.
 const lab = JSON.parse(readFileSync(path.join(labDir, 'lab.json'), 'utf8'));
 const learned = JSON.parse(readFileSync(path.join(labDir, 'hosts.json'), 'utf8'));
-const appsOf = (host) =>
-  Object.entries(parse(readFileSync(inventory, 'utf8')).apps ?? {})
-    .filter(([, app]) => app.host === host)
-    .map(([name]) => name);
+const apps = Object.entries(parse(readFileSync(inventory, 'utf8')).apps ?? {});
+const appsOf = (host) => apps.filter(([, app]) => app.host === host).map(([name]) => name);
 const work = mkdtempSync(path.join(tmpdir(), 'infra-bench-'));
 const hostsFile = path.join(work, 'hosts.json');
 const groups = {};
