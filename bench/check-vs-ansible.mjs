@@ -7,38 +7,26 @@
 //
 // Needs ansible-core (apt-get install ansible-core) and a bootstrapped lab (the hosts answer SSH
 // on their tailnet address, which infra learned in .infra/lab/hosts.json).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { fail, infraOn, interleaved, local, machine, options, print, repo, secs, sh } from './lib.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const opt = (flag, dflt) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : dflt);
-const inventory = path.resolve(opt('-i', path.join(repo, '.infra-e2e/inventory.yaml')));
-const runs = Number(opt('-n', '5'));
+const { inventory, runs } = options('node bench/check-vs-ansible.mjs [-i inventory] [-n runs]', {
+  inventory: { short: 'i', type: 'path', default: path.join(repo, '.infra-e2e/inventory.yaml') },
+  runs: { short: 'n', type: 'count', default: '5' },
+});
 const labDir = path.join(path.dirname(inventory), '.infra/lab');
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const timed = (cmd, argv, env = {}) => {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
-  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, r };
-};
+const readJson = async (file) => JSON.parse(await readFile(file, 'utf8'));
 
 // Ansible reaches the hosts the way infra does after bootstrap: the tailnet address, the lab key,
 // the lab's pinned known_hosts. Each host sits in its role's group; app hosts get their apps.
-const lab = JSON.parse(readFileSync(path.join(labDir, 'lab.json'), 'utf8'));
-const learned = JSON.parse(readFileSync(path.join(labDir, 'hosts.json'), 'utf8'));
-const apps = Object.entries(parse(readFileSync(inventory, 'utf8')).apps ?? {});
+const lab = await readJson(path.join(labDir, 'lab.json'));
+const learned = await readJson(path.join(labDir, 'hosts.json'));
+const apps = Object.entries(parse(await readFile(inventory, 'utf8')).apps ?? {});
 const appsOf = (host) => apps.filter(([, app]) => app.host === host).map(([name]) => name);
-const work = mkdtempSync(path.join(tmpdir(), 'infra-bench-'));
-const hostsFile = path.join(work, 'hosts.json');
+const hostsFile = path.join(await mkdtemp(path.join(tmpdir(), 'infra-bench-')), 'hosts.json');
 const groups = {};
 for (const h of lab.hosts) {
   groups[h.role] ??= { hosts: {} };
@@ -49,48 +37,29 @@ for (const h of lab.hosts) {
     apps: appsOf(h.name),
   };
 }
-writeFileSync(
-  hostsFile,
-  JSON.stringify({
-    all: {
-      vars: { ansible_ssh_common_args: `-o UserKnownHostsFile=${lab.knownHostsFile}` },
-      children: groups,
-    },
-  }),
-);
-const ansibleEnv = { ANSIBLE_CONFIG: path.join(repo, 'bench/ansible/ansible.cfg') };
-const ansible = () =>
-  timed(
-    'ansible-playbook',
-    ['-i', hostsFile, '--check', '--diff', path.join(repo, 'bench/ansible/check.yml')],
-    ansibleEnv,
-  );
-const infra = () =>
-  timed('node', [path.join(repo, 'bin/infra.js'), '-i', inventory, '--lab', 'check', '--json']);
+const all = {
+  vars: { ansible_ssh_common_args: `-o UserKnownHostsFile=${lab.knownHostsFile}` },
+  children: groups,
+};
+await writeFile(hostsFile, JSON.stringify({ all }));
 
-const warmA = ansible();
-if (warmA.r.status !== 0) throw new Error(`ansible failed:\n${warmA.r.stdout}\n${warmA.r.stderr}`);
-const warmI = infra();
-if (![0, 2].includes(warmI.r.status))
-  throw new Error(`infra check failed:\n${warmI.r.stdout}\n${warmI.r.stderr}`);
+const ansibleAt = local({ ANSIBLE_CONFIG: path.join(repo, 'bench/ansible/ansible.cfg') });
+const playbook = path.join(repo, 'bench/ansible/check.yml');
+const ansible = () => ansibleAt`ansible-playbook -i ${hostsFile} --check --diff ${playbook}`;
+const infra = () => infraOn(inventory)('--lab', 'check', '--json');
 
-const a = [];
-const i = [];
-let doc;
-for (let k = 0; k < runs; k++) {
-  // Interleaved, so both see the same machine load.
-  a.push(ansible().ms);
-  const run = infra();
-  i.push(run.ms);
-  doc = JSON.parse(run.r.stdout);
-}
-const mi = median(i);
-const ma = median(a);
-const lines = [
+const warmA = await ansible();
+if (warmA.exitCode !== 0) fail(`ansible failed:\n${warmA.stdout}\n${warmA.stderr}`);
+const warmI = await infra();
+if (![0, 2].includes(warmI.exitCode)) fail(`infra check failed:\n${warmI.stdout}\n${warmI.stderr}`);
+
+const { a, i } = await interleaved(runs, { a: ansible, i: infra });
+const doc = JSON.parse(i.last.stdout);
+const version = (await sh`ansible --version`).stdout.split('\n')[0];
+print([
   `infra check vs ansible-playbook --check on ${doc.hosts.length} lab hosts, median of ${runs} interleaved runs each`,
-  `  infra check:   ${(mi / 1000).toFixed(2)}s   (exit ${warmI.r.status}; ${doc.hosts.map((h) => `${h.name}: ${h.stats.connections} connection, ${h.stats.execs} round trip`).join('; ')})`,
-  `  ansible check: ${(ma / 1000).toFixed(2)}s   (${execFileSync('ansible', ['--version'], { encoding: 'utf8' }).split('\n')[0]}, pipelining, no facts, forks 50, strategy free)`,
-  `  ratio: infra is ${(ma / mi).toFixed(1)}x faster`,
-  `machine: ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, node ${process.version}, ${new Date().toISOString().slice(0, 10)}`,
-];
-process.stdout.write(`${lines.join('\n')}\n`);
+  `  infra check:   ${secs(i.median)}s   (exit ${warmI.exitCode}; ${doc.hosts.map((h) => `${h.name}: ${h.stats.connections} connection, ${h.stats.execs} round trip`).join('; ')})`,
+  `  ansible check: ${secs(a.median)}s   (${version}, pipelining, no facts, forks 50, strategy free)`,
+  `  ratio: infra is ${(a.median / i.median).toFixed(1)}x faster`,
+  await machine(),
+]);
