@@ -160,6 +160,61 @@ describe('skip rule on the bootstrap plan', () => {
   });
 });
 
+/** UFW's four files as the probe prints them: enabled, deny in, the inventory's two rules. */
+function ufwProbe(extra4: string[] = []) {
+  const rules = (...tuples: string[]) =>
+    b64(
+      `*filter\n### RULES ###\n\n${tuples.map((t) => `${t}\n-A ufw-user-input -j ACCEPT\n`).join('\n')}\n### END RULES ###\nCOMMIT\n`,
+    );
+  return [
+    '@@conf',
+    b64('ENABLED=yes\n'),
+    '@@defaults',
+    b64('DEFAULT_INPUT_POLICY="DROP"\nDEFAULT_OUTPUT_POLICY="ACCEPT"\n'),
+    '@@rules',
+    rules(
+      '### tuple ### allow any any 0.0.0.0/0 any 0.0.0.0/0 in_tailscale0',
+      '### tuple ### allow tcp 443 0.0.0.0/0 any 0.0.0.0/0 in',
+      ...extra4,
+    ),
+    '@@rules6',
+    rules(
+      '### tuple ### allow any any ::/0 any ::/0 in_tailscale0',
+      '### tuple ### allow tcp 443 ::/0 any ::/0 in',
+    ),
+    '',
+  ].join('\n');
+}
+
+describe('skip rule on the bootstrap plan: a converged host whose sshd merge is invalid (drill (b))', () => {
+  it.each([
+    ['UFW in sync', []],
+    ['UFW with a rule too many', ['### tuple ### allow tcp 8080 0.0.0.0/0 any 0.0.0.0/0 in']],
+  ])(
+    '%s: UFW is skipped (sshd is not safe), but UFW is, so Docker and the stacks still run',
+    async (_n, extra) => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'infra-skip-drill-b-'));
+      const plan = fakePlan(
+        planHost(inventory(), 'toucan'),
+        {
+          sshd: '@@dropin\nMISSING\n@@effective\ninvalid /etc/ssh/sshd_config.d/50-stray.conf line 1: unsupported option "maybe".\n@@sources\n',
+          ufw: ufwProbe(extra),
+          tailscale: tailscale('toucan'),
+          'tailscale:ssh': tailscale('toucan'),
+        },
+        dir,
+        (id) => id !== 'service:docker.service',
+      );
+      const r = await run(plan, dir);
+      expect(r.tasks.filter((t) => t.status !== 'ok').map((t) => [t.task, t.status, t.cause ?? ''])).toEqual([
+        ['sshd', 'failed', ''],
+        ['ufw', 'skipped', 'sshd'],
+        ['service:docker.service', 'changed', ''],
+      ]);
+    },
+  );
+});
+
 describe("UFW's safety precondition", () => {
   const state = (enabled: string, input: string) =>
     parseUfw(
