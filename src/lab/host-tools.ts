@@ -16,6 +16,7 @@ const TOOLS: Record<string, string> = {
   'apt-ftparchive': 'apt-utils', // lab/apt/build-repo.sh
   'dpkg-deb': 'dpkg',
   gpg: 'gnupg',
+  'gpg-agent': 'gpg-agent', // gpg --quick-gen-key needs it; a lone gpg package lacks it
   gzip: 'gzip',
   'ssh-keygen': 'openssh-client',
   tar: 'tar',

@@ -11,7 +11,17 @@ import { fakeTools } from './fake-tools.js';
  * `#!/bin/sh` using shell built-ins), with a `docker` client that finds no engine, no `dockerd`,
  * and an `apt-get` that logs its argv. Nothing real is installed or started.
  */
-const PRESENT = ['debootstrap', 'apt-ftparchive', 'dpkg-deb', 'gpg', 'gzip', 'ssh-keygen', 'tar', 'python3'];
+const PRESENT = [
+  'debootstrap',
+  'apt-ftparchive',
+  'dpkg-deb',
+  'gpg',
+  'gpg-agent',
+  'gzip',
+  'ssh-keygen',
+  'tar',
+  'python3',
+];
 const started: string[] = [];
 
 function freshMachine(opts: { root?: boolean; systemd?: boolean; waitMs?: number } = {}) {
