@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -89,6 +90,16 @@ describe('the npm package, installed', () => {
     expect(bad.stderr).toMatch(
       /inventory\.yaml:\d+:\d+ {2}hosts\.hornbill\.role: expected one of control, apps/,
     );
+  });
+
+  it('the lab commands load from the installed location (no lab here yet)', () => {
+    const inv = path.join(tmp, 'lab', 'inventory.yaml');
+    mkdirSync(path.dirname(inv));
+    copyFileSync(path.join(REPO, 'inventory.yaml'), inv);
+    const r = infra(['-i', inv, 'lab', 'status']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('no lab here (infra lab up creates one)\n');
+    expect(r.status).toBe(0);
   });
 
   it('ships the templates and lab assets beside dist/, where src/paths.ts looks, and nothing else', () => {
