@@ -1,5 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import type { ConvergeOptions, GlobalOptions } from './commands/converge.js';
+import { PACKAGE_ROOT } from './paths.js';
+
+/** The installed package's own version: read at start (one small file), never built in. */
+const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
+  .version;
 
 // Command modules are imported inside their actions: `infra --help` must not load ssh2.
 const program = new Command('infra')
@@ -8,6 +15,7 @@ const program = new Command('infra')
   )
   .option('-i, --inventory <file>', 'inventory file (default: ./inventory.yaml or $INFRA_INVENTORY)')
   .option('--lab', 'run against the local lab (infra lab up) instead of the real hosts')
+  .version(version, '-V, --version', 'print the version of infra')
   .showHelpAfterError()
   .addHelpText(
     'after',

@@ -10,13 +10,14 @@ import {
   tailnetNet,
 } from './constants.js';
 import { dockerTry } from './exec.js';
+import { ensureHostTools } from './host-tools.js';
 import { createHost, hostState, removeHost, startHost } from './hosts.js';
 import { ensureAptRepo, ensureHostImage, ensureServicesImage, withBuildLock } from './images.js';
 import { addressHolders, ensurePublicNet, ensureTailnet, removeTailnets } from './networks.js';
 import { LAB_DEFAULT_IMAGES, labEnsureImages } from './registry.js';
 import { ensureServices } from './services.js';
 import { emptyState, ensureLabKey, readLabState, stateFile, writeLabState } from './state.js';
-import { ensureDocker, ensureHostTools, withLock } from './tools.js';
+import { withLock } from './tools.js';
 import type { LabHost, LabHostSpec, LabProgress, LabState } from './types.js';
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,40}$/;
@@ -48,7 +49,6 @@ export async function labUp(
     if (!NAME.test(s.name))
       throw new Error(`lab host name ${JSON.stringify(s.name)} is not a valid hostname`);
   await ensureHostTools(progress);
-  await ensureDocker(progress);
   const www = await withBuildLock(progress, async () => {
     await ensureHostImage(progress);
     await ensureServicesImage(progress);
