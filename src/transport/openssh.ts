@@ -5,6 +5,7 @@ import type { Host, Inventory } from '../inventory/types.js';
 import { shq } from '../quote.js';
 import { redactLines } from '../report/stream.js';
 import type { Redactor } from '../secrets.js';
+import { readKnownHosts } from './known-hosts.js';
 import { tcpAnswers } from './tcp-probe.js';
 
 /**
@@ -51,8 +52,17 @@ export function pickPath(paths: readonly Path[], answered: readonly boolean[]): 
   return paths.find((_, i) => answered[i]) ?? paths.at(-1)!;
 }
 
-/** The tailnet once known and answering (public SSH closes after bootstrap), else the public address. */
+/**
+ * The tailnet once known and answering (public SSH closes after bootstrap), else the public
+ * address. OpenSSH here never records a key (StrictHostKeyChecking=yes): a host infra has not
+ * pinned yet is refused up front, with the way to pin it (any infra connection records it).
+ */
 export async function choosePath(inv: Inventory, host: Host): Promise<Path> {
+  if (!readKnownHosts(inv.knownHostsFile).some((e) => e.patterns.includes(host.name)))
+    throw new InfraError(
+      `no pinned host key for ${host.name} in ${inv.knownHostsFile} yet`,
+      `run infra${inv.lab ? ' --lab' : ''} check ${host.name} once: it records the key and prints its fingerprint`,
+    );
   const paths = pathsFor(host, readLearned(inv.stateDir));
   if (paths.length === 1) return paths[0]!;
   const answered = await Promise.all(paths.map((p) => tcpAnswers(p.address, host.ssh.port, 3000)));

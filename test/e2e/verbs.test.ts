@@ -1,10 +1,6 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labHost } from './bootstrap-helpers.js';
-import { ensureLab, INVENTORY, infra, onHost, REPO, resetInventory } from './harness.js';
+import { ensureLab, infra, onHost, resetInventory } from './harness.js';
 
 /**
  * The everyday verbs on the lab (issue 14): status, ssh, run, logs. Reuses the suite's lab,
@@ -108,33 +104,5 @@ describe('everyday verbs on the lab', () => {
     const bad = await lab('logs', 'nope');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/"nope" is neither an app/);
-  });
-});
-
-describe('completion', () => {
-  it('the bash script loads and completes a host name from the inventory', async () => {
-    resetInventory();
-    const bin = mkdtempSync(path.join(tmpdir(), 'infra-completion-'));
-    writeFileSync(path.join(bin, 'infra'), `#!/bin/sh\nexec node ${path.join(REPO, 'bin/infra.js')} "$@"\n`);
-    chmodSync(path.join(bin, 'infra'), 0o755);
-    const script = [
-      'source <(infra completion bash)',
-      'complete -p infra',
-      'try() { COMP_LINE="$1"; COMP_POINT=${#COMP_LINE}; read -ra COMP_WORDS <<< "$1"; COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _infra_complete; echo "$1 => ${COMPREPLY[*]}"; }',
-      'try "infra ssh hor"',
-      'try "infra st"',
-      'try "infra backup bean"',
-    ].join('\n');
-    const r = await execa('bash', ['-c', script], {
-      env: { PATH: `${bin}:${process.env.PATH}`, INFRA_INVENTORY: INVENTORY },
-      reject: false,
-    });
-    expect(r.stderr).toBe('');
-    expect(r.stdout.split('\n')).toEqual([
-      'complete -o default -F _infra_complete infra',
-      'infra ssh hor => hornbill',
-      'infra st => status',
-      'infra backup bean => beanstock',
-    ]);
   });
 });
