@@ -124,7 +124,7 @@ describe('logs', () => {
   it('the newest container of the compose service, docker logs with the flags', () => {
     const s = logsScript({ project: 'glitchtip', service: 'web' }, { follow: true, since: '1h', tail: '20' });
     expect(s).toContain(
-      "docker ps -aq --filter 'label=com.docker.compose.project=glitchtip' --filter 'label=com.docker.compose.service=web' | head -n1",
+      'docker ps -aq --filter label=com.docker.compose.project=glitchtip --filter label=com.docker.compose.service=web | head -n1',
     );
     expect(s).toContain('exec docker logs --since 1h --tail 20 --follow "$id"');
     expect(logsScript({ project: 'beanstock', service: 'db' }, {})).toContain('exec docker logs "$id"');
