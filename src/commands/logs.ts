@@ -3,7 +3,7 @@ import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { shq } from '../quote.js';
 import { planHost } from '../roles/index.js';
-import { asRoot, choosePath, opensshArgv, runOpenssh } from '../transport/openssh.js';
+import { asRoot, opensshFor, runOpenssh } from '../transport/openssh.js';
 import { type GlobalOptions, redactorFor } from './converge.js';
 import { findHost } from './ssh.js';
 
@@ -105,12 +105,8 @@ export async function logs(g: GlobalOptions, target: string, o: LogsOptions): Pr
       `pick one: --host ${hosts[0]}`,
     );
   else host = findHost(inv, hosts[0]!);
-  const path = await choosePath(inv, host);
   const script = logsScript(source, { follow: o.follow, since, tail: o.tail });
   // A terminal for -f when we have one, so Ctrl-C reaches `docker logs` on the host too.
   const tty = !!o.follow && !!process.stdin.isTTY && !!process.stdout.isTTY;
-  return runOpenssh(
-    opensshArgv(inv, host, path.address, { tty, remote: asRoot(host, script) }),
-    redactorFor(inv),
-  );
+  return runOpenssh(await opensshFor(inv, host, { tty, remote: asRoot(host, script) }), redactorFor(inv));
 }

@@ -1,7 +1,7 @@
 import { InfraError } from '../errors.js';
 import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
 import type { Host, Inventory } from '../inventory/types.js';
-import { choosePath, opensshArgv, runOpenssh } from '../transport/openssh.js';
+import { opensshFor, runOpenssh } from '../transport/openssh.js';
 import type { GlobalOptions } from './converge.js';
 
 export function findHost(inv: Inventory, name: string): Host {
@@ -21,9 +21,8 @@ export function findHost(inv: Inventory, name: string): Host {
 export async function ssh(g: GlobalOptions, hostName: string, cmd: string[]): Promise<number> {
   const inv = loadInventory(g.inventory ?? defaultInventoryPath(), { requireSecrets: false, lab: g.lab });
   const host = findHost(inv, hostName);
-  const path = await choosePath(inv, host);
   const remote = cmd.length ? cmd.join(' ') : undefined;
   // A command gets a terminal only when we have one (so `infra ssh h -- top` works, and a pipe stays a pipe).
   const tty = remote !== undefined && !!process.stdin.isTTY && !!process.stdout.isTTY;
-  return runOpenssh(opensshArgv(inv, host, path.address, { tty, remote }));
+  return runOpenssh(await opensshFor(inv, host, { tty, remote }));
 }

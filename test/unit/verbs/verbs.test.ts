@@ -5,7 +5,7 @@ import { resolveTarget } from '../../../src/commands/run.js';
 import type { Host, Inventory } from '../../../src/inventory/types.js';
 import { shq } from '../../../src/quote.js';
 import { renderRunResult } from '../../../src/report/run.js';
-import { asRoot, opensshArgv, pickPath } from '../../../src/transport/openssh.js';
+import { asRoot, opensshArgv, pickPath, pinnedAs } from '../../../src/transport/openssh.js';
 
 const host = (name: string, role: 'apps' | 'control', over: Partial<Host> = {}): Host => ({
   name,
@@ -69,21 +69,34 @@ describe('run: the command reaches /bin/sh as one argument', () => {
 describe('ssh: the OpenSSH command line', () => {
   it('pinned known_hosts looked up under the inventory name, the key, port and user', () => {
     const h = host('hornbill', 'apps', { ssh: { user: 'deploy', port: 2222, key: '/k/id' } });
-    expect(opensshArgv(inv, h, '100.77.0.11', { tty: false, remote: 'hostname' })).toEqual([
-      ...['-o', 'UserKnownHostsFile=/inv/known_hosts', '-o', 'StrictHostKeyChecking=yes'],
-      ...['-o', 'HostKeyAlias=hornbill', '-o', 'ConnectTimeout=10', '-p', '2222'],
-      ...['-i', '/k/id', '-o', 'IdentitiesOnly=yes', '-l', 'deploy', '--', '100.77.0.11', 'hostname'],
-    ]);
+    expect(opensshArgv(inv, h, '100.77.0.11', { tty: false, remote: 'hostname', alias: 'hornbill' })).toEqual(
+      [
+        ...['-o', 'UserKnownHostsFile=/inv/known_hosts', '-o', 'StrictHostKeyChecking=yes'],
+        ...['-o', 'HostKeyAlias=hornbill', '-o', 'ConnectTimeout=10', '-p', '2222'],
+        ...['-i', '/k/id', '-o', 'IdentitiesOnly=yes', '-l', 'deploy', '--', '100.77.0.11', 'hostname'],
+      ],
+    );
     const agent = host('kite', 'apps', { ssh: { user: 'root', port: 22 } });
     const argv = opensshArgv(inv, agent, '10.0.0.4', { tty: true });
     expect(argv[0]).toBe('-t');
     expect(argv).not.toContain('-i');
+    expect(argv.some((a) => a.startsWith('HostKeyAlias='))).toBe(false);
     expect(argv.at(-1)).toBe('10.0.0.4');
   });
 
   it('root runs the script in sh; others through sudo -n', () => {
     expect(asRoot(host('a', 'apps'), "echo 'x'")).toBe(`sh -c 'echo '\\''x'\\'''`);
     expect(asRoot(host('a', 'apps', { ssh: { user: 'ops', port: 22 } }), 'id')).toBe('sudo -n sh -c id');
+  });
+
+  it('the key is looked up under the address when it is pinned, else under the inventory name', () => {
+    const h = host('hornbill', 'apps', { ssh: { user: 'root', port: 2222 } });
+    const entry = (patterns: string[]) => ({ patterns, type: 'ssh-ed25519', key: 'AAAA' });
+    expect(pinnedAs([entry(['[100.77.0.11]:2222'])], inv, h, '100.77.0.11')).toBeUndefined();
+    expect(pinnedAs([entry(['hornbill', '[10.77.0.11]:2222'])], inv, h, '100.77.0.11')).toBe('hornbill');
+    expect(() => pinnedAs([entry(['toucan', '100.77.0.11'])], inv, h, '100.77.0.11')).toThrow(
+      /no pinned host key for hornbill \(100.77.0.11\) in \/inv\/known_hosts yet/,
+    );
   });
 
   it('the tailnet when it answers, else the public address', () => {
