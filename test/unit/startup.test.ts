@@ -31,7 +31,18 @@ describe('start-up', () => {
   });
 
   it('every command has examples in its help', () => {
-    for (const cmd of [['apply'], ['check'], ['bootstrap'], ['inventory', 'validate'], ['lab', 'up']]) {
+    for (const cmd of [
+      ['apply'],
+      ['check'],
+      ['bootstrap'],
+      ['inventory', 'validate'],
+      ['lab', 'up'],
+      ['status'],
+      ['ssh'],
+      ['run'],
+      ['logs'],
+      ['completion'],
+    ]) {
       const out = execFileSync('node', ['bin/infra.js', ...cmd, '--help'], { encoding: 'utf8' });
       expect(out, cmd.join(' ')).toContain('Examples:');
     }
