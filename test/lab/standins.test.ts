@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LabHost, LabState } from '../../src/lab/index.js';
-import { labReset, labStartHost, labStopHost } from '../../src/lab/index.js';
+import { labReboot, labReset, labStartHost, labStopHost } from '../../src/lab/index.js';
 import { bringUpScratch, LAB_DIR, LAB_TIMEOUT, SCRATCH, ssh } from './helpers.js';
 
 /**
@@ -25,16 +25,6 @@ describe('stand-in tailscale and cloudflared from the lab apt repository', () =>
       await new Promise((res) => setTimeout(res, 500));
     }
     return 'never';
-  };
-  const waitRunning = async (container: string) => {
-    for (let i = 0; i < 240; i++) {
-      const r = await execa('docker', ['exec', container, 'systemctl', 'is-system-running'], {
-        reject: false,
-      });
-      if (/^(running|degraded)/.test(r.stdout.trim())) return;
-      await new Promise((res) => setTimeout(res, 500));
-    }
-    throw new Error(`${container} did not boot`);
   };
 
   beforeAll(async () => {
@@ -110,9 +100,9 @@ apt-get install -y -qq tailscale tailscale-archive-keyring cloudflared >/dev/nul
   }, 120_000);
 
   it('boots like a server: no tailnet address before tailscaled, then tailscale0 from the saved state', async () => {
-    // A reboot nobody in the lab follows up on (docker restart: systemd halts and boots again).
-    await execa('docker', ['restart', host.container]);
-    await waitRunning(host.container);
+    // A real reboot (systemd halts and boots again) that nothing of the lab follows up on.
+    const booted = await labReboot(LAB_DIR, SCRATCH, () => {});
+    expect(booted.state).toBe('running');
     // The boot unit parked the fresh interface; the daemon brings it back after "control" answers.
     // `status` answers in every state, Starting included (right after boot, no address yet).
     const early = await execa('docker', ['exec', host.container, 'tailscale', 'status', '--json'], {
