@@ -369,5 +369,16 @@ lab
   .action((host: string) =>
     run(async () => (await import('./commands/lab-entry.js')).labReset(globals(), host)),
   );
+lab
+  .command('reboot')
+  .description('reboot one lab host for real: systemd halts and boots again, nothing else runs')
+  .argument('<host>', 'host name from the inventory')
+  .addHelpText(
+    'after',
+    '\nExits 1 if the host booted "degraded" (a unit failed); it names the failed units.\n\nExamples:\n  infra lab reboot hornbill\n  infra lab reboot hornbill && infra --lab check',
+  )
+  .action((host: string) =>
+    run(async () => (await import('./commands/lab-entry.js')).labReboot(globals(), host)),
+  );
 
 program.parseAsync(process.argv);

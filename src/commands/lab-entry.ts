@@ -42,3 +42,10 @@ export async function labReset(g: GlobalOptions, host: string): Promise<number> 
   if (code === 0) (await import('../engine/connect.js')).forgetLearned(stateDir, host);
   return code;
 }
+
+export async function labReboot(g: GlobalOptions, host: string): Promise<number> {
+  const { inv, stateDir } = labContext(g);
+  const { selectHosts } = await import('./converge.js');
+  selectHosts(inv, [host]);
+  return (await import('./lab.js')).reboot(stateDir, host);
+}

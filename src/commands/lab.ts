@@ -1,5 +1,5 @@
 /**
- * `infra lab up|down|status|reset`: the CLI edge of the lab. The only place the lab prints;
+ * `infra lab up|down|status|reset|reboot`: the CLI edge of the lab. The only place the lab prints;
  * each verb returns an exit code (0 ok, 1 failed).
  */
 import { isInfraError } from '../errors.js';
@@ -99,6 +99,16 @@ export async function reset(stateDir: string, name: string): Promise<number> {
     const host = await (await lab()).labReset(stateDir, name, progress);
     out(table([host]));
     return host.state === 'running' || host.state === 'degraded' ? 0 : 1;
+  } catch (e) {
+    return fail(e);
+  }
+}
+
+export async function reboot(stateDir: string, name: string): Promise<number> {
+  try {
+    const host = await (await lab()).labReboot(stateDir, name, progress);
+    out(table([host]));
+    return host.state === 'running' ? 0 : 1;
   } catch (e) {
     return fail(e);
   }

@@ -11,7 +11,7 @@ import {
 } from './constants.js';
 import { dockerTry } from './exec.js';
 import { ensureHostTools } from './host-tools.js';
-import { createHost, hostState, removeHost, startHost } from './hosts.js';
+import { createHost, hostState, rebootHost, removeHost, startHost } from './hosts.js';
 import { ensureAptRepo, ensureHostImage, ensureServicesImage, withBuildLock } from './images.js';
 import { addressHolders, ensurePublicNet, ensureTailnet, removeTailnets } from './networks.js';
 import { LAB_DEFAULT_IMAGES, labEnsureImages } from './registry.js';
@@ -210,4 +210,18 @@ export async function labStopHost(stateDir: string, name: string): Promise<void>
 export async function labStartHost(stateDir: string, name: string): Promise<void> {
   const host = findHost(readLabState(stateDir), name);
   await startHost(host);
+}
+
+/** Reboots one host for real (systemd halts and boots again); returns the state it booted to. */
+export async function labReboot(stateDir: string, name: string, progress: LabProgress): Promise<LabHost> {
+  const host = findHost(readLabState(stateDir), name);
+  if ((await hostState(host.container)) === 'stopped')
+    throw new Error(`${name} is stopped; start it with: infra lab up`);
+  const t0 = Date.now();
+  progress(`${name}: rebooting (systemd halts, then boots again)`);
+  const { state, failed } = await rebootHost(host);
+  host.state = state;
+  const why = failed.length ? ` (failed units: ${failed.join(', ')})` : '';
+  progress(`${name}: ${state}${why} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return host;
 }
