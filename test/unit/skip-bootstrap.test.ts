@@ -89,9 +89,13 @@ async function run(tasks: AnyTask[], dir: string): Promise<HostResult> {
   return r!;
 }
 
-/** Everything that opens or publishes a port, or runs behind the firewall: Docker, stacks, the tunnel. */
+/**
+ * Everything that opens or publishes a port, or runs behind the firewall: Docker, stacks, the
+ * tunnel. Not the boot-order drop-ins (src/tasks/boot-order.ts): they only order units at boot
+ * and open nothing, so they converge before sshd as the base files do.
+ */
 const BEHIND_UFW =
-  /^(ufw|ufw:docker|file:\/etc\/docker\/daemon\.json|packages:docker|service:docker\.service|docker:exposure|stack:.*|app:.*|(?!apt-source:).*cloudflared.*)$/;
+  /^(ufw|ufw:docker|file:\/etc\/docker\/daemon\.json|packages:docker|service:docker\.service|docker:exposure|stack:.*|app:.*|(?!apt-source:|file:\/etc\/systemd\/system\/cloudflared\.service\.d\/).*cloudflared.*)$/;
 
 describe('skip rule on the bootstrap plan', () => {
   it('a fresh host whose sshd step is refused: UFW and everything that publishes ports skipped, not failed', async () => {
