@@ -113,6 +113,7 @@ export async function createHost(
   progress: LabProgress,
 ): Promise<void> {
   const t0 = Date.now();
+  host.createdAt = new Date(t0).toISOString();
   await dockerTry(['rm', '-f', '-v', host.container]);
   await dockerTry(['volume', 'rm', '-f', `${host.container}-docker`]);
   const stateLabel = `${STATE_LABEL_KEY}=${stateDir}`;
