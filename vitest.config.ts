@@ -19,6 +19,8 @@ class OrderedSequencer extends BaseSequencer {
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Builds dist/ when missing or stale: the CLI tests run the bundle (test/setup/build.ts).
+    globalSetup: ['test/setup/build.ts'],
     fileParallelism: false,
     sequence: { sequencer: OrderedSequencer },
     testTimeout: 20 * 60_000,

@@ -6,6 +6,9 @@
 // packet. The commands, the SSH transport and the roles stay separate chunks loaded on demand
 // (`infra --help` never loads ssh2; the roles load while the SSH handshakes are under way).
 // dist/ has no sub-folders: src/paths.ts finds templates/ and lab/ one level up from it.
+// Every library is bundled except the externals below, so package.json's `dependencies` lists only
+// those (what `npm install -g` of the package must fetch); the others are devDependencies.
+// test/package/pack.test.ts checks that every bare import left in dist/ is a dependency.
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 

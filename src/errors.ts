@@ -24,6 +24,9 @@ export class UnreachableError extends InfraError {}
 
 export class CommandTimeoutError extends InfraError {}
 
+/** A tool on this machine (not a managed host) is missing or failed; the hint is the fix. */
+export class HostToolError extends InfraError {}
+
 export function isInfraError(e: unknown): e is InfraError {
   return e instanceof InfraError;
 }

@@ -22,6 +22,11 @@ for src in "$standins"/*/; do
   pkg=$(basename "$src")
   work="$debs/root-$pkg"
   cp -a "$src" "$work"
+  # The daemon is the CLI under another name (it looks at argv[0]). Linked here, not kept as a
+  # symlink in git: npm pack drops symlinks, and the lab runs from the installed package too.
+  if [ "$pkg" = tailscale ]; then
+    mkdir -p "$work/usr/sbin" && ln -sf ../bin/tailscale "$work/usr/sbin/tailscaled"
+  fi
   find "$work" -type d -exec chmod 0755 {} +
   find "$work" -type f -exec chmod 0644 {} +
   for x in "$work"/DEBIAN/postinst "$work"/DEBIAN/prerm "$work"/DEBIAN/postrm "$work"/usr/bin/* "$work"/usr/sbin/*; do

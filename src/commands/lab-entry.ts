@@ -14,7 +14,15 @@ function labContext(g: GlobalOptions) {
 
 export async function labUp(g: GlobalOptions, json: boolean): Promise<number> {
   const { stateDir, specs } = labContext(g);
-  return (await import('./lab.js')).up(specs, stateDir, json);
+  const { readLabState } = await import('../lab/index.js');
+  const made = (name: string) => readLabState(stateDir)?.hosts.find((h) => h.name === name)?.createdAt;
+  const before = new Map(specs.map((s) => [s.name, made(s.name)]));
+  const code = await (await import('./lab.js')).up(specs, stateDir, json);
+  // A host made anew (first up, moved, or replaced) is not on the tailnet: forget what infra
+  // learned of the old one, or runs would try its tailnet address and meet another host's key.
+  const { forgetLearned } = await import('../engine/connect.js');
+  for (const s of specs) if (made(s.name) !== before.get(s.name)) forgetLearned(stateDir, s.name);
+  return code;
 }
 
 export async function labDown(g: GlobalOptions, images: boolean): Promise<number> {
@@ -41,4 +49,11 @@ export async function labReset(g: GlobalOptions, host: string): Promise<number> 
   // for a path that cannot answer.
   if (code === 0) (await import('../engine/connect.js')).forgetLearned(stateDir, host);
   return code;
+}
+
+export async function labReboot(g: GlobalOptions, host: string): Promise<number> {
+  const { inv, stateDir } = labContext(g);
+  const { selectHosts } = await import('./converge.js');
+  selectHosts(inv, [host]);
+  return (await import('./lab.js')).reboot(stateDir, host);
 }

@@ -1,7 +1,8 @@
 /**
- * `infra lab up|down|status|reset`: the CLI edge of the lab. The only place the lab prints;
+ * `infra lab up|down|status|reset|reboot`: the CLI edge of the lab. The only place the lab prints;
  * each verb returns an exit code (0 ok, 1 failed).
  */
+import { isInfraError } from '../errors.js';
 import type { LabHost, LabHostSpec, LabProgress, LabState } from '../lab/index.js';
 
 const out = (s: string) => process.stdout.write(s);
@@ -9,9 +10,11 @@ const progress: LabProgress = (m) => out(`lab: ${m}\n`);
 /** With --json, stdout holds exactly one document; progress goes to stderr. */
 const progressErr: LabProgress = (m) => process.stderr.write(`lab: ${m}\n`);
 
+/** One line: what failed and, for a known error (a missing host tool…), the command that fixes it. */
 function fail(e: unknown): number {
   const msg = e instanceof Error ? e.message : String(e);
-  process.stderr.write(`lab: error: ${msg}\n`);
+  const hint = isInfraError(e) && e.hint ? `; fix: ${e.hint}` : '';
+  process.stderr.write(`lab: error: ${msg}${hint}\n`);
   return 1;
 }
 
@@ -96,6 +99,16 @@ export async function reset(stateDir: string, name: string): Promise<number> {
     const host = await (await lab()).labReset(stateDir, name, progress);
     out(table([host]));
     return host.state === 'running' || host.state === 'degraded' ? 0 : 1;
+  } catch (e) {
+    return fail(e);
+  }
+}
+
+export async function reboot(stateDir: string, name: string): Promise<number> {
+  try {
+    const host = await (await lab()).labReboot(stateDir, name, progress);
+    out(table([host]));
+    return host.state === 'running' ? 0 : 1;
   } catch (e) {
     return fail(e);
   }

@@ -4,7 +4,7 @@ import { batchScript, newNonce, sharedReadsOf, splitBatch } from './batch.js';
 import type { Emit, Mode, TaskResult } from './events.js';
 import { armDeadman, type Guard } from './guard.js';
 import { dependenciesOf, orderTasks } from './order.js';
-import type { AnyTask, Change } from './task.js';
+import { type AnyTask, type Change, type Wait, waitMessage } from './task.js';
 
 const PROBE_TIMEOUT_MS = 120_000;
 
@@ -46,25 +46,49 @@ export async function converge(
 
   if (mode !== 'apply') {
     for (const p of probed) {
+      const wait = waitOf(p);
       if (p.error)
         report({ task: p.task.id, status: 'failed', changes: [], error: p.error, stderr: p.stderr });
+      else if (wait) report({ task: p.task.id, status: 'waiting', changes: p.changes, wait });
       else report({ task: p.task.id, status: p.changes.length ? 'drift' : 'ok', changes: p.changes });
     }
     return [...results.values()];
   }
 
   const changedIds = new Set<string>();
+  // The skip rule (docs/bootstrap.md): a task runs when each task it is `after` converged, or
+  // did not but declares `safe` and it holds on the host; otherwise it is skipped. Being in sync
+  // itself is not enough to provide for others: UFW's Docker rules in after.rules protect
+  // nothing while UFW is off, so only an explicit predicate vouches for what lies beyond.
+  const safeIds = new Set<string>();
+  const provides = (id: string) => {
+    const s = results.get(id)?.status;
+    return s === 'ok' || s === 'changed' || safeIds.has(id);
+  };
+  const markSafe = (q: Probed) => {
+    if (!q.error && q.state !== undefined && q.task.safe?.(q.state)) safeIds.add(q.task.id);
+  };
   const verified: Probed[] = [];
   for (let p of probed) {
     const deps = dependenciesOf(ordered, p.task.id);
-    const blocked = [...deps].find((d) => ['failed', 'skipped'].includes(results.get(d)?.status ?? ''));
+    // What a dependency just changed (a package installed, a service started) can change this
+    // task's picture: probe it again rather than apply a stale plan (or call it in sync).
+    if ([...deps].some((d) => changedIds.has(d))) p = (await probeAll([p.task]))[0]!;
+    const blocked = (p.task.after ?? []).find((d) => !provides(d));
     if (blocked) {
-      report({ task: p.task.id, status: 'skipped', changes: p.changes, error: `not run: ${blocked} failed` });
+      const root = results.get(blocked)!;
+      const cause = root.status === 'skipped' ? (root.cause ?? blocked) : blocked;
+      const why = results.get(cause)?.wait ? `is ${waitMessage(results.get(cause)!.wait!)}` : 'failed';
+      report({
+        task: p.task.id,
+        status: 'skipped',
+        changes: p.changes,
+        cause,
+        error: `not run: ${cause} ${why}`,
+      });
+      markSafe(p);
       continue;
     }
-    // What a dependency just changed (a package installed, a service started) can change this
-    // task's picture: probe it again rather than apply a stale plan.
-    if ([...deps].some((d) => changedIds.has(d))) p = (await probeAll([p.task]))[0]!;
     if (p.error) {
       report({ task: p.task.id, status: 'failed', changes: [], error: p.error, stderr: p.stderr });
       continue;
@@ -73,9 +97,16 @@ export async function converge(
       report({ task: p.task.id, status: 'ok', changes: [] });
       continue;
     }
+    const wait = waitOf(p);
+    if (wait) {
+      report({ task: p.task.id, status: 'waiting', changes: p.changes, wait });
+      continue;
+    }
     const failure = await applyTask(transport, p, guard);
     if (failure) {
       report({ task: p.task.id, status: 'failed', changes: p.changes, ...failure });
+      // Judge `safe` on the host as the failure left it (a guarded task has rolled back by now).
+      if (p.task.safe) markSafe((await probeAll([p.task]))[0]!);
       continue;
     }
     changedIds.add(p.task.id);
@@ -99,6 +130,11 @@ export async function converge(
     else report(before);
   }
   return ordered.map((t) => results.get(t.id)!);
+}
+
+/** A task that has something to do but waits for something outside the host (Task.wait). */
+function waitOf(p: Probed): Wait | undefined {
+  return !p.error && p.changes.length && p.state !== undefined ? p.task.wait?.(p.state) : undefined;
 }
 
 async function probeTasks(transport: Transport, tasks: readonly AnyTask[]): Promise<Probed[]> {

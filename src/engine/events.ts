@@ -1,8 +1,13 @@
-import type { Change, Facts } from './task.js';
+import type { Change, Facts, Wait } from './task.js';
 
 export type Mode = 'apply' | 'plan' | 'check';
-export type TaskStatus = 'ok' | 'changed' | 'drift' | 'failed' | 'skipped';
-export type HostStatus = 'ok' | 'changed' | 'drift' | 'failed' | 'unreachable';
+/**
+ * `skipped`: not run because a task it needs failed or waits (`cause` names that one);
+ * `waiting`: needs something outside the host first (`wait`); neither is a failure of its own.
+ */
+export type TaskStatus = 'ok' | 'changed' | 'drift' | 'failed' | 'skipped' | 'waiting';
+/** `pending`: nothing failed, but tasks wait (or were skipped for one that waits): exit 2. */
+export type HostStatus = 'ok' | 'changed' | 'drift' | 'pending' | 'failed' | 'unreachable';
 
 export interface TaskResult {
   task: string;
@@ -11,6 +16,10 @@ export interface TaskResult {
   error?: string;
   /** Last lines of stderr of the failing step. */
   stderr?: string;
+  /** Skipped: the failed or waiting task it waits on (the root, not the skipped one between). */
+  cause?: string;
+  /** Waiting: for what, and what ends the wait. */
+  wait?: Wait;
 }
 
 export interface HostResult {
@@ -36,15 +45,24 @@ export type EngineEvent =
 export type Emit = (event: EngineEvent) => void;
 
 export function countStatuses(tasks: TaskResult[]): Record<TaskStatus, number> {
-  const counts: Record<TaskStatus, number> = { ok: 0, changed: 0, drift: 0, failed: 0, skipped: 0 };
+  const counts: Record<TaskStatus, number> = {
+    ok: 0,
+    changed: 0,
+    drift: 0,
+    failed: 0,
+    skipped: 0,
+    waiting: 0,
+  };
   for (const t of tasks) counts[t.status]++;
   return counts;
 }
 
 export function hostStatusOf(tasks: TaskResult[]): HostStatus {
   const c = countStatuses(tasks);
-  if (c.failed > 0 || c.skipped > 0) return 'failed';
+  if (c.failed > 0) return 'failed';
   if (c.drift > 0) return 'drift';
+  // A skip's root is a failure or a wait; with no failure left, it waits.
+  if (c.waiting > 0 || c.skipped > 0) return 'pending';
   if (c.changed > 0) return 'changed';
   return 'ok';
 }

@@ -24,7 +24,11 @@ export interface Step {
 export interface Task<S = unknown> {
   /** Unique on the host, named by its noun: "packages", "file:/etc/ssh/sshd_config.d/00-infra.conf". */
   id: string;
-  /** Tasks that must be converged first; when one of them changed, this task is probed again before apply. */
+  /**
+   * Tasks whose work this one needs (see `safe`); when one of them changed, this task is probed
+   * again before apply. When one of them failed or was skipped, this task is skipped unless its
+   * own probe shows it in sync or the dependency's `safe` holds (docs/bootstrap.md, "skip rule").
+   */
   after?: string[];
   /** Read-only shell snippet that prints the current state. */
   probe: string;
@@ -43,7 +47,30 @@ export interface Task<S = unknown> {
   rollback?(state: S): string;
   /** Facts the operator's side keeps from this task's state (the host's tailnet address). */
   learn?(state: S): Facts;
+  /**
+   * Pure: what this task's dependents rely on it for already holds on the host, although the
+   * task itself differs or just failed (UFW enabled with a closed incoming default, whatever
+   * its rule list). The engine asks it of the state as probed (a skipped task) or probed again
+   * (a failed one: its apply may have left things half done). Absent: only "in sync" counts.
+   */
+  safe?(state: S): boolean;
+  /**
+   * Pure: the task cannot converge until something outside this host exists (another host's
+   * tailnet address). Reported as `waiting`, never applied; the run exits 2 (pending), not 1.
+   */
+  wait?(state: S): Wait | undefined;
 }
+
+/** What a waiting task waits for, and the command that ends the wait. */
+export interface Wait {
+  /** "toucan" */
+  on: string;
+  /** "infra bootstrap toucan" */
+  run: string;
+}
+
+/** The one line a waiting task reads as, in every reporter. */
+export const waitMessage = (w: Wait) => `waiting for ${w.on}: run ${w.run}`;
 
 /**
  * One read that several probes of a host share (the container list, say): its script's stdout is

@@ -77,14 +77,26 @@ async function waitBooted(
   return { state, failed };
 }
 
+/** Where the lab (the stand-in's coordination server) records the node's tailnet address. */
+export const ASSIGNED_FILE = '/var/lib/infra-lab/tailnet-address';
+
 /**
- * Parks the tailnet interface (down, renamed) so nothing can use it before the stand-in
- * `tailscale up`; then, if tailscaled is enabled, restarts it so it restores its own
- * interface (a restarted container gets a fresh ethN from Docker).
+ * Parks the tailnet interface (down, renamed tsparked0, address taken off and recorded in
+ * ASSIGNED_FILE) so nothing can use the address before the stand-in `tailscale up` or
+ * tailscaled gives it back. A host whose tailscale stand-in has its boot unit parks itself
+ * first thing at boot and tailscaled restores the tailnet (as a real server boots): the lab
+ * then leaves the boot alone. Otherwise it parks the fresh ethN Docker made and, for an older
+ * stand-in, restarts tailscaled so it restores its own interface.
  */
 async function parkTailnet(host: LabHost): Promise<void> {
-  const script = `dev=$(ip -o -4 addr show | awk '$4 ~ /^${host.tailnetAddress.replaceAll('.', '\\.')}\\// {print $2}')
-case "$dev" in ''|${PARKED_IF}|tailscale0) ;; *) ip link set dev "$dev" down && ip link set dev "$dev" name ${PARKED_IF} ;; esac
+  const addr = host.tailnetAddress.replaceAll('.', '\\.');
+  const script = `[ -e /etc/systemd/system/sysinit.target.wants/tailscale-lab-park.service ] && exit 0
+set -- $(ip -o -4 addr show | awk '$4 ~ /^${addr}\\// {print $2, $4}')
+case "\${1:-}" in ''|tailscale0) ;; *)
+  mkdir -p /var/lib/infra-lab && echo "$2" > ${ASSIGNED_FILE}
+  ip addr flush dev "$1" && ip link set dev "$1" down
+  [ "$1" = ${PARKED_IF} ] || ip link set dev "$1" name ${PARKED_IF} ;;
+esac
 if systemctl is-enabled -q tailscaled 2>/dev/null; then systemctl restart tailscaled; fi`;
   const r = await dexec(host.container, script);
   if (r.code !== 0)
@@ -101,6 +113,7 @@ export async function createHost(
   progress: LabProgress,
 ): Promise<void> {
   const t0 = Date.now();
+  host.createdAt = new Date(t0).toISOString();
   await dockerTry(['rm', '-f', '-v', host.container]);
   await dockerTry(['volume', 'rm', '-f', `${host.container}-docker`]);
   const stateLabel = `${STATE_LABEL_KEY}=${stateDir}`;
@@ -156,6 +169,18 @@ export async function startHost(host: LabHost): Promise<string> {
   await parkTailnet(host);
   const { state } = await waitBooted(host.container);
   return state;
+}
+
+/**
+ * A real reboot: `docker restart` sends the container's stop signal (SIGRTMIN+3, systemd's
+ * "halt"), so every unit stops in order, then systemd boots again from the same disk. Nothing
+ * of infra runs after it; the lab only parks the tailnet of a host that cannot park it itself.
+ */
+export async function rebootHost(host: LabHost): Promise<{ state: string; failed: string[] }> {
+  const r = await dockerTry(['restart', '-t', '20', host.container]);
+  if (r.code !== 0) throw new Error(`could not restart ${host.container}: ${r.stderr.trim()}`);
+  await parkTailnet(host);
+  return waitBooted(host.container);
 }
 
 export async function removeHost(container: string): Promise<void> {

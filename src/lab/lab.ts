@@ -10,13 +10,14 @@ import {
   tailnetNet,
 } from './constants.js';
 import { dockerTry } from './exec.js';
-import { createHost, hostState, removeHost, startHost } from './hosts.js';
+import { ensureHostTools } from './host-tools.js';
+import { createHost, hostState, rebootHost, removeHost, startHost } from './hosts.js';
 import { ensureAptRepo, ensureHostImage, ensureServicesImage, withBuildLock } from './images.js';
 import { addressHolders, ensurePublicNet, ensureTailnet, removeTailnets } from './networks.js';
 import { LAB_DEFAULT_IMAGES, labEnsureImages } from './registry.js';
 import { ensureServices } from './services.js';
 import { emptyState, ensureLabKey, readLabState, stateFile, writeLabState } from './state.js';
-import { ensureDocker, ensureHostTools, withLock } from './tools.js';
+import { withLock } from './tools.js';
 import type { LabHost, LabHostSpec, LabProgress, LabState } from './types.js';
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,40}$/;
@@ -48,7 +49,6 @@ export async function labUp(
     if (!NAME.test(s.name))
       throw new Error(`lab host name ${JSON.stringify(s.name)} is not a valid hostname`);
   await ensureHostTools(progress);
-  await ensureDocker(progress);
   const www = await withBuildLock(progress, async () => {
     await ensureHostImage(progress);
     await ensureServicesImage(progress);
@@ -210,4 +210,18 @@ export async function labStopHost(stateDir: string, name: string): Promise<void>
 export async function labStartHost(stateDir: string, name: string): Promise<void> {
   const host = findHost(readLabState(stateDir), name);
   await startHost(host);
+}
+
+/** Reboots one host for real (systemd halts and boots again); returns the state it booted to. */
+export async function labReboot(stateDir: string, name: string, progress: LabProgress): Promise<LabHost> {
+  const host = findHost(readLabState(stateDir), name);
+  if ((await hostState(host.container)) === 'stopped')
+    throw new Error(`${name} is stopped; start it with: infra lab up`);
+  const t0 = Date.now();
+  progress(`${name}: rebooting (systemd halts, then boots again)`);
+  const { state, failed } = await rebootHost(host);
+  host.state = state;
+  const why = failed.length ? ` (failed units: ${failed.join(', ')})` : '';
+  progress(`${name}: ${state}${why} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return host;
 }

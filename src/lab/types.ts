@@ -18,6 +18,8 @@ export interface LabHost {
   keyFile: string;
   /** systemctl is-system-running when the container runs, else the docker state or 'missing'. */
   state: string;
+  /** When this host's container was made: a new one has none of what infra learned of the old. */
+  createdAt?: string;
 }
 
 export interface LabState {

@@ -1,6 +1,7 @@
 import chalk from 'chalk';
-import type { EngineEvent, HostResult, Mode, TaskResult } from '../engine/events.js';
+import type { EngineEvent, HostResult, Mode, TaskResult, TaskStatus } from '../engine/events.js';
 import { countStatuses } from '../engine/events.js';
+import { waitMessage } from '../engine/task.js';
 import type { Output } from './output.js';
 
 const pad = (s: string, n: number) => s.padEnd(n);
@@ -25,17 +26,31 @@ function colorDiff(diff: string): string {
     .join('\n');
 }
 
-const STATUS_WORD: Record<string, (s: string) => string> = {
+const STATUS_WORD: Record<TaskStatus, (s: string) => string> = {
   changed: chalk.yellow,
   drift: chalk.yellow,
   failed: chalk.red,
-  skipped: chalk.red,
+  // Not run for another task's failure or wait: named once per cause, not counted as failed.
+  skipped: chalk.magenta,
+  waiting: chalk.cyan,
   ok: chalk.green,
 };
+
+/** Skipped tasks grouped by why (the same root cause reads the same), in order of appearance. */
+function byReason(skipped: TaskResult[]): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const t of skipped) {
+    const why = t.error ?? 'not run';
+    groups.set(why, [...(groups.get(why) ?? []), t.task]);
+  }
+  return groups;
+}
 
 /** Human lines: one per changed/drifted/failed task (ok ones with -v), diffs, stderr tails, a recap. */
 export class HumanReporter {
   private readonly running = new Set<string>();
+  /** Skipped tasks per host, printed as one line per cause when the host is done. */
+  private readonly skipped = new Map<string, TaskResult[]>();
   private width = 8;
   constructor(
     private readonly out: Output,
@@ -63,10 +78,18 @@ export class HumanReporter {
       case 'task':
         this.task(e.host, e.result);
         break;
+      case 'facts':
+        break;
       case 'host-done':
         this.running.delete(e.result.host);
+        this.flushSkipped(e.result.host);
         if (e.result.error) this.hostError(e.result);
         break;
+      default: {
+        // A new event type must be handled here: this fails to compile until it is.
+        const unhandled: never = e;
+        throw new Error(`unhandled engine event ${JSON.stringify(unhandled)}`);
+      }
     }
     this.out.status(this.running.size ? `working on ${[...this.running].join(', ')} …` : '');
   };
@@ -78,6 +101,16 @@ export class HumanReporter {
 
   private task(host: string, r: TaskResult): void {
     if (r.status === 'ok' && !this.verbose) return;
+    if (r.status === 'skipped') {
+      this.skipped.set(host, [...(this.skipped.get(host) ?? []), r]);
+      return;
+    }
+    if (r.status === 'waiting' && r.wait) {
+      this.print(
+        `${pad(host, this.width)}${STATUS_WORD.waiting(pad('waiting', 8))}${r.task}: ${waitMessage(r.wait)}`,
+      );
+      return;
+    }
     const word =
       this.mode !== 'apply' && r.status === 'drift' ? (this.mode === 'plan' ? 'would' : 'drift') : r.status;
     const head = `${pad(host, this.width)}${STATUS_WORD[r.status]!(pad(word, 8))}${r.task}`;
@@ -87,6 +120,21 @@ export class HumanReporter {
     if (r.error) lines.push(`    ${chalk.red(r.error)}`);
     if (r.stderr) lines.push(indent(chalk.dim(r.stderr), '    │ '));
     this.print(lines.join('\n'));
+  }
+
+  /** One line per cause: `skipped ufw, ufw:docker, … — not run: sshd failed`; -v adds what each would change. */
+  private flushSkipped(host: string): void {
+    const list = this.skipped.get(host) ?? [];
+    this.skipped.delete(host);
+    for (const [why, ids] of byReason(list)) {
+      const lines = [
+        `${pad(host, this.width)}${STATUS_WORD.skipped(pad('skipped', 8))}${ids.join(', ')} — ${why}`,
+      ];
+      if (this.verbose)
+        for (const t of list.filter((x) => ids.includes(x.task)))
+          for (const c of t.changes) lines.push(`    - ${t.task}: ${c.summary}`);
+      this.print(lines.join('\n'));
+    }
   }
 
   private hostError(r: HostResult): void {
@@ -106,14 +154,31 @@ export class HumanReporter {
         this.out.line(`${pad(r.host, this.width)}${chalk.red('unreachable')}   ${secs}`);
         continue;
       }
+      // Failed, skipped and waiting are counted apart: one refusal must not read as 32 failures.
       const middle =
         this.mode === 'apply'
-          ? `changed ${c.changed}  failed ${c.failed + c.skipped}`
+          ? `changed ${c.changed}  failed ${c.failed}  skipped ${c.skipped}`
           : `${this.mode === 'plan' ? 'pending' : 'drift'} ${c.drift}  failed ${c.failed}`;
+      const waiting = c.waiting ? `  waiting ${c.waiting}` : '';
       const fix =
         this.mode === 'check' && r.status === 'drift' ? chalk.dim(`   fix: infra apply ${r.host}`) : '';
       const verdict = this.mode === 'check' && r.status === 'ok' ? chalk.green('in sync  ') : '';
-      this.out.line(`${pad(r.host, this.width)}${verdict}ok ${c.ok}  ${middle}   ${secs}${fix}`);
+      this.out.line(`${pad(r.host, this.width)}${verdict}ok ${c.ok}  ${middle}${waiting}   ${secs}${fix}`);
+      for (const left of leftOf(r)) this.out.line(`${' '.repeat(this.width)}${chalk.dim(`left: ${left}`)}`);
     }
   }
+}
+
+/** What a host still needs after this run, one line per root cause: a wait, or a failure skips hang on. */
+export function leftOf(r: HostResult): string[] {
+  const lines: string[] = [];
+  const skippedFor = (id: string) => r.tasks.filter((t) => t.status === 'skipped' && t.cause === id).length;
+  const more = (n: number) => (n ? ` (${n} skipped task${n === 1 ? '' : 's'} wait on it)` : '');
+  for (const t of r.tasks) {
+    if (t.status === 'waiting' && t.wait)
+      lines.push(`${t.task} is ${waitMessage(t.wait)}${more(skippedFor(t.task))}`);
+    else if (t.status === 'failed' && skippedFor(t.task))
+      lines.push(`fix ${t.task}${more(skippedFor(t.task))}`);
+  }
+  return lines;
 }

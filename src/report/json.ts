@@ -1,6 +1,8 @@
-import type { HostResult, Mode } from '../engine/events.js';
+import type { HostResult, Mode, TaskResult, TaskStatus } from '../engine/events.js';
+import { countStatuses } from '../engine/events.js';
+import { waitMessage } from '../engine/task.js';
 
-export type JsonHostStatus = 'in-sync' | 'drift' | 'changed' | 'unreachable' | 'error';
+export type JsonHostStatus = 'in-sync' | 'drift' | 'changed' | 'pending' | 'unreachable' | 'error';
 
 export interface JsonFinding {
   task: string;
@@ -8,6 +10,10 @@ export interface JsonFinding {
   message: string;
   expected: unknown;
   actual: unknown;
+  /** kind `skipped`: the failed or waiting task it was not run for. */
+  cause?: string;
+  /** kind `waiting`: the host it waits for. */
+  waitingFor?: string;
 }
 
 /** The stable `--json` document (version 1), documented in the README. */
@@ -19,6 +25,8 @@ export interface JsonReport {
     status: JsonHostStatus;
     durationMs: number;
     error?: string;
+    /** Tasks per status: failed, skipped and waiting are counted apart, never summed. */
+    counts: Record<TaskStatus, number>;
     findings: JsonFinding[];
     changes: JsonFinding[];
     /** What the run cost on the wire for this host. */
@@ -29,29 +37,38 @@ export interface JsonReport {
     inSync: number;
     drift: number;
     changed: number;
+    pending: number;
     unreachable: number;
     error: number;
   };
 }
 
+const toFinding = (
+  task: string,
+  c: { kind: string; summary: string; expected?: unknown; actual?: unknown },
+): JsonFinding => ({
+  task,
+  kind: c.kind,
+  message: c.summary,
+  expected: c.expected ?? null,
+  actual: c.actual ?? null,
+});
+
+/** What a task adds to `findings`: its drift, or why it did not converge (failed, skipped, waiting). */
+function findingsOf(t: TaskResult): JsonFinding[] {
+  const none = { task: t.task, expected: null, actual: null };
+  if (t.status === 'failed') return [{ ...none, kind: 'error', message: t.error ?? 'failed' }];
+  if (t.status === 'skipped')
+    return [{ ...none, kind: 'skipped', message: t.error ?? 'not run', cause: t.cause }];
+  if (t.status === 'waiting' && t.wait)
+    return [{ ...none, kind: 'waiting', message: waitMessage(t.wait), waitingFor: t.wait.on }];
+  return t.status === 'drift' ? t.changes.map((c) => toFinding(t.task, c)) : [];
+}
+
 export function jsonReport(mode: Mode, results: HostResult[]): JsonReport {
   const hosts = results.map((r) => {
     const status: JsonHostStatus = r.status === 'ok' ? 'in-sync' : r.status === 'failed' ? 'error' : r.status;
-    const toFinding = (
-      task: string,
-      c: { kind: string; summary: string; expected?: unknown; actual?: unknown },
-    ) => ({
-      task,
-      kind: c.kind,
-      message: c.summary,
-      expected: c.expected ?? null,
-      actual: c.actual ?? null,
-    });
-    const findings = r.tasks.flatMap((t) => {
-      if (t.status === 'failed' || t.status === 'skipped')
-        return [{ task: t.task, kind: 'error', message: t.error ?? 'failed', expected: null, actual: null }];
-      return t.status === 'drift' ? t.changes.map((c) => toFinding(t.task, c)) : [];
-    });
+    const findings = r.tasks.flatMap(findingsOf);
     const changes = r.tasks
       .filter((t) => t.status === 'changed')
       .flatMap((t) => t.changes.map((c) => toFinding(t.task, c)));
@@ -60,6 +77,7 @@ export function jsonReport(mode: Mode, results: HostResult[]): JsonReport {
       status,
       durationMs: r.durationMs,
       ...(r.error ? { error: r.error } : {}),
+      counts: countStatuses(r.tasks),
       findings,
       changes,
       stats: r.stats,
@@ -75,15 +93,20 @@ export function jsonReport(mode: Mode, results: HostResult[]): JsonReport {
       inSync: count('in-sync'),
       drift: count('drift'),
       changed: count('changed'),
+      pending: count('pending'),
       unreachable: count('unreachable'),
       error: count('error'),
     },
   };
 }
 
-/** 0 in sync / success, 2 drift or pending changes, 1 anything failed or unreachable. */
+/**
+ * 0 in sync / success; 2 drift or pending changes (check, dry-run), or an apply that waits for
+ * another host (pending); 1 anything failed or unreachable.
+ */
 export function exitCodeFor(mode: Mode, results: HostResult[]): number {
   if (results.some((r) => r.status === 'failed' || r.status === 'unreachable')) return 1;
+  if (results.some((r) => r.status === 'pending')) return 2;
   if (mode !== 'apply' && results.some((r) => r.status === 'drift')) return 2;
   return 0;
 }

@@ -1,5 +1,6 @@
 import type { AnyTask } from '../engine/task.js';
 import type { App, Inventory } from '../inventory/types.js';
+import { backupFailureTask } from '../tasks/backup-failure.js';
 import { backupScriptTask, backupTimerTasks, freshnessTask } from '../tasks/backup-timer.js';
 import { majorTask, orphansTask, passwordTask, pgPort, postgresStackTask } from '../tasks/postgres-app.js';
 
@@ -41,7 +42,8 @@ export function appTasks(app: App, appsOnHost: readonly App[], pre: string[], sc
   ]);
   const timers = backupTimerTasks(app.name, app.backupRetentionDays, [scriptId]);
   const fresh = freshnessTask(app.name, app.backupRetentionDays, [stack.id, scriptId]);
-  return [major, password, stack, ...timers, fresh];
+  const failed = backupFailureTask(app.name, app.backupRetentionDays, [fresh.id]);
+  return [major, password, stack, ...timers, fresh, failed];
 }
 
 /** The plan for one app only (plus the shared backup script): what add-app converges. */

@@ -2,6 +2,7 @@ import type { AnyTask } from '../engine/task.js';
 import { InfraError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import { aptSourceTask, cloudflaredSource, dockerSource, tailscaleSource } from '../tasks/apt-source.js';
+import { bootOrderTasks } from '../tasks/boot-order.js';
 import { configTask, readyTask, tokenTask, unitTask } from '../tasks/cloudflared.js';
 import { daemonJsonTask, dockerPackagesTask, exposureTask } from '../tasks/docker.js';
 import { packagesTask } from '../tasks/packages.js';
@@ -45,6 +46,9 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
       },
       ['sshd', 'packages:ufw'],
     ),
+
+    // Before Docker is installed, so its very first boot is already ordered after the tailnet.
+    ...bootOrderTasks(['docker.service', ...(host.tunnel ? ['cloudflared.service'] : [])], base),
 
     ufwDockerTask(host.publicPorts, ['ufw']),
     daemonJsonTask(inv, ['ufw:docker']),

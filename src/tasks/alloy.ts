@@ -87,7 +87,9 @@ export function alloyStack(hostName: string, target: LokiTarget): ComposeStack {
 
 /**
  * Stands in for the Alloy stack on an apps host while the control host's tailnet address is
- * unknown (it is learned by `infra bootstrap <control>`): the plan says so, apply refuses.
+ * unknown (it is learned by `infra bootstrap <control>`): the plan says so, and apply reports it
+ * waiting rather than failed. The apply step is never run (the engine does not apply a waiting
+ * task); it refuses anyway, should a caller ever bypass that.
  */
 export function lokiUnknownTask(hostName: string, control: string, after: string[]): Task<null> {
   const why = `ship ${hostName}'s container logs to Loki on ${control}: ${control}'s tailnet address is not known yet — run: infra bootstrap ${control} first`;
@@ -100,5 +102,7 @@ export function lokiUnknownTask(hostName: string, control: string, after: string
       { summary: why, kind: 'dependency-missing', expected: `${control} on the tailnet`, actual: null },
     ],
     apply: () => [{ script: `echo ${shq(why)} >&2; exit 1` }],
+    // An ordering wait, not a failure: the run exits 2 and says what to run (docs/bootstrap.md).
+    wait: () => ({ on: control, run: `infra bootstrap ${control}` }),
   };
 }

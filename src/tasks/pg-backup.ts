@@ -5,6 +5,8 @@ import { APPS_DIR } from './postgres-app.js';
 export const BACKUPS_DIR = '/var/backups/infra';
 export const BACKUP_SCRIPT_PATH = '/usr/local/sbin/infra-pg-backup';
 export const backupDir = (app: string) => `${BACKUPS_DIR}/${app}`;
+/** Why the last backup of an app failed, if it did (tmpfs: writable when the disk is full). */
+export const FAILED_DIR = '/run/infra-pg-backup';
 /** Backups older than this count as stale in `check` (a nightly timer plus slack). */
 export const STALE_AFTER_SEC = 26 * 3600;
 
@@ -15,20 +17,37 @@ export const STALE_AFTER_SEC = 26 * 3600;
  */
 export const BACKUP_SCRIPT = `#!/bin/sh
 # infra-pg-backup APP [RETENTION_DAYS] - installed by infra; prints the path of the new dump.
+# A failed run leaves no dump behind (a partial file is never renamed to a dump name) and records
+# why in ${FAILED_DIR}/APP.failed (memory, so it can be written when the disk is full), which
+# \`infra check\` reports until a backup succeeds.
 set -eu
 app="$1"; keep="\${2:-14}"
 case "$app" in ''|*[!a-z0-9-]*) echo "infra-pg-backup: bad app name" >&2; exit 2;; esac
 stack=${APPS_DIR}/$app
 dir=${BACKUPS_DIR}/$app
+err=$(mktemp)
+fail() {
+  mkdir -p ${FAILED_DIR}
+  printf '%s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" > ${FAILED_DIR}/$app.failed || true
+  echo "infra-pg-backup: $*" >&2
+  exit 1
+}
 mkdir -p "$dir"; chmod 700 ${BACKUPS_DIR} "$dir"
 name="$app-$(date -u +%Y%m%dT%H%M%SZ).dump"
 tmp="$dir/.$name.partial"
-trap 'rm -f "$tmp"' EXIT
-docker compose -p "$app" -f "$stack/compose.yaml" exec -T db pg_dump -U "$app" -d "$app" -Fc > "$tmp"
-[ -s "$tmp" ] || { echo "infra-pg-backup: empty dump of $app" >&2; exit 1; }
+trap 'rm -f "$tmp" "$err"' EXIT
+dc() { docker compose -p "$app" -f "$stack/compose.yaml" "$@"; }
+dc exec -T db pg_dump -U "$app" -d "$app" -Fc > "$tmp" 2>"$err" || fail "pg_dump of $app failed: $(tail -n 1 "$err")"
+[ -s "$tmp" ] || fail "empty dump of $app"
+# The whole archive must read back: a short write (a full disk) leaves a truncated file.
+dc exec -T db pg_restore -f /dev/null < "$tmp" 2>"$err" || fail "the dump of $app does not read back whole ($(tail -n 1 "$err")); is $dir full? $(df -h --output=avail "$dir" | tail -n 1 | tr -d ' ') free"
 chmod 600 "$tmp"
 mv -f "$tmp" "$dir/$name"
-(cd "$dir" && sha256sum "$name" > "$name.sha256" && chmod 600 "$name.sha256")
+(cd "$dir" && sha256sum "$name" > "$name.sha256" && chmod 600 "$name.sha256") 2>"$err" || {
+  rm -f "$dir/$name" "$dir/$name.sha256"
+  fail "could not write the checksum of $name: $(tail -n 1 "$err")"
+}
+rm -f ${FAILED_DIR}/$app.failed
 newest="$name"
 find "$dir" -maxdepth 1 -type f -name "$app-*.dump" -mtime +"$keep" ! -name "$newest" | while read -r old; do
   rm -f "$old" "$old.sha256"

@@ -30,6 +30,12 @@ export interface SshdState {
   effective: Record<string, string>;
   /** sshd -t/-T's complaint when the merged configuration is invalid. */
   invalid?: string;
+  /**
+   * Where our settings are set, in the order sshd reads the files: the drop-ins (sorted, as
+   * sshd's glob of `Include /etc/ssh/sshd_config.d/*.conf` sorts them), then sshd_config.
+   * Lines after a file's first `Match` are conditional and left out.
+   */
+  sources: { file: string; key: string; value: string }[];
 }
 
 const KEYS = Object.keys(SSHD_WANT);
@@ -44,6 +50,12 @@ export const SSHD_PROBE = [
   'else',
   `  printf 'invalid %s\\n' "$(printf '%s' "$out" | head -3 | tr '\\n' ' ')"`,
   'fi',
+  // Debian's and Ubuntu's sshd_config start with `Include /etc/ssh/sshd_config.d/*.conf`, so the
+  // drop-ins are read first, in glob order (LC_ALL=C: byte order, as 00-infra.conf's name assumes).
+  'echo @@sources',
+  'for s in $(LC_ALL=C; echo /etc/ssh/sshd_config.d/*.conf) /etc/ssh/sshd_config; do',
+  `  if [ -f "$s" ]; then awk -v f="$s" '{ sub(/^[ \t]+/, ""); split($0, a, /[ \t=]+/); k = tolower(a[1]) } k == "match" { exit } k ~ /^(${KEYS.join('|')})$/ { print f " " k " " a[2] }' "$s"; fi`,
+  'done',
 ].join('\n');
 
 export function parseSshd(stdout: string): SshdState {
@@ -52,7 +64,12 @@ export function parseSshd(stdout: string): SshdState {
   const state: SshdState = {
     dropin: raw === 'MISSING' ? null : Buffer.from(raw, 'base64').toString('utf8'),
     effective: {},
+    sources: [],
   };
+  for (const line of (s.get('sources') ?? '').split('\n')) {
+    const m = /^(\S+) (\S+) (\S*)$/.exec(line.trim());
+    if (m) state.sources.push({ file: m[1]!, key: m[2]!, value: m[3]! });
+  }
   for (const line of (s.get('effective') ?? '').split('\n')) {
     if (line.startsWith('invalid ')) state.invalid = line.slice(8).trim();
     const [key, value] = line.trim().split(/\s+/, 2);
@@ -75,7 +92,16 @@ export function diffSshd(s: SshdState): Change[] {
   }
   for (const [key, w] of Object.entries(SSHD_WANT)) {
     const actual = s.effective[key];
-    if (!actual || !w.accept.includes(actual))
+    if (actual && w.accept.includes(actual)) continue;
+    const by = overriddenBy(s, key);
+    if (by)
+      changes.push({
+        summary: `sshd uses ${w.line.split(' ')[0]} ${actual ?? '(unset)'}, want ${w.accept[0]}: overridden by ${by.file}, read before ${SSHD_DROPIN} (not infra's to edit: remove the line there)`,
+        kind: 'overridden-by',
+        expected: w.accept[0],
+        actual: { value: actual ?? null, file: by.file },
+      });
+    else
       changes.push({
         summary: `sshd uses ${w.line.split(' ')[0]} ${actual ?? '(unset)'}, want ${w.accept[0]}`,
         kind: 'effective',
@@ -85,6 +111,27 @@ export function diffSshd(s: SshdState): Change[] {
   }
   return changes;
 }
+
+/**
+ * The file that wins over our drop-in for `key`: sshd keeps the first value it reads
+ * (sshd_config(5): "for each keyword, the first obtained value will be used"), so a drop-in that
+ * sorts before 00-infra.conf and sets the key decides it, whether ours is installed yet or not.
+ */
+export function overriddenBy(s: SshdState, key: string): { file: string; value: string } | undefined {
+  const dir = `${SSHD_DROPIN.slice(0, SSHD_DROPIN.lastIndexOf('/'))}/`;
+  const hit = s.sources.find(
+    (x) => x.key === key && x.file.startsWith(dir) && x.file !== SSHD_DROPIN && x.file < SSHD_DROPIN,
+  );
+  return hit && !SSHD_WANT[key]!.accept.includes(hit.value.toLowerCase()) ? hit : undefined;
+}
+
+/**
+ * What UFW (and its guard) needs from sshd before it closes public SSH: our drop-in in place and
+ * a configuration sshd accepts, so the sshd the guard proves is the one that stays. A foreign
+ * override of a value (overridden-by) does not change the path; a fresh host (no drop-in yet) or
+ * an invalid merge (`sshd -t` fails: a restart would not come back) keeps UFW waiting.
+ */
+export const sshdSafe = (s: SshdState) => s.dropin === SSHD_DROPIN_CONTENT && !s.invalid;
 
 /** Shell that fails (exit 1) naming the files that set a value before our drop-in does. */
 function checkEffective(): string {
@@ -138,5 +185,6 @@ export function sshdTask(after: string[] = []): Task<SshdState> {
     diff: diffSshd,
     apply: (): Step[] => [{ script: sshdApplyScript(), stdin: SSHD_DROPIN_CONTENT }],
     rollback: sshdRollbackScript,
+    safe: sshdSafe,
   };
 }

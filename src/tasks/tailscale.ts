@@ -109,6 +109,9 @@ export function tailscaleTask(want: TailscaleWant, after: string[] = []): Task<T
       return [{ script: tailscaleUpScript(want), stdin: want.authKey.reveal(), timeoutMs: 180_000 }];
     },
     learn: (s) => (isJoined(s) && s.ip ? { tailnetAddress: s.ip } : {}),
+    // What sshd, UFW and the stacks need from it is a joined node with an address (the path the
+    // lockout guard proves, the address stacks bind to), not a node name that differs.
+    safe: (s) => isJoined(s) && Boolean(s.ip),
   };
 }
 

@@ -158,5 +158,13 @@ export function ufwTask(want: UfwWant, after: string[] = []): Task<UfwState> {
     diff: (s) => diffUfw(want, s),
     apply: (s) => [{ script: ufwApplyScript(want, s), timeoutMs: 120_000 }],
     rollback: ufwRollbackScript,
+    safe: ufwSafe,
   };
 }
+
+/**
+ * What Docker and the tunnel need from UFW before they run: the firewall on, closing what it does
+ * not allow. A rule that differs (one too many, one missing) is drift to fix, not a reason to hold
+ * back the engine: container ports go through DOCKER-USER (ufw:docker), not these rules.
+ */
+export const ufwSafe = (s: UfwState) => s.enabled && (s.incoming === 'deny' || s.incoming === 'reject');

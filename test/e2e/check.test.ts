@@ -17,8 +17,11 @@ const finding = z
     message: z.string(),
     expected: z.unknown(),
     actual: z.unknown(),
+    cause: z.string().optional(),
+    waitingFor: z.string().optional(),
   })
   .strict();
+const count = z.number().int().nonnegative();
 const reportSchema = z
   .object({
     version: z.literal(1),
@@ -27,9 +30,19 @@ const reportSchema = z
       z
         .object({
           name: z.string(),
-          status: z.enum(['in-sync', 'drift', 'changed', 'unreachable', 'error']),
+          status: z.enum(['in-sync', 'drift', 'changed', 'pending', 'unreachable', 'error']),
           durationMs: z.number().int().nonnegative(),
           error: z.string().optional(),
+          counts: z
+            .object({
+              ok: count,
+              changed: count,
+              drift: count,
+              failed: count,
+              skipped: count,
+              waiting: count,
+            })
+            .strict(),
           findings: z.array(finding),
           changes: z.array(finding),
           stats: z.object({ connections: z.number().int(), execs: z.number().int() }).strict(),
@@ -42,6 +55,7 @@ const reportSchema = z
         inSync: z.number(),
         drift: z.number(),
         changed: z.number(),
+        pending: z.number(),
         unreachable: z.number(),
         error: z.number(),
       })
@@ -83,7 +97,15 @@ describe('infra check', () => {
     expect(human.stdout).toMatch(/hornbill +in sync/);
     const { code, doc } = await checkJson();
     expect(code).toBe(0);
-    expect(doc.summary).toEqual({ hosts: 2, inSync: 2, drift: 0, changed: 0, unreachable: 0, error: 0 });
+    expect(doc.summary).toEqual({
+      hosts: 2,
+      inSync: 2,
+      drift: 0,
+      changed: 0,
+      pending: 0,
+      unreachable: 0,
+      error: 0,
+    });
     for (const h of doc.hosts) expect(h.stats, h.name).toEqual({ connections: 1, execs: 1 });
     const after = await Promise.all(
       ['toucan', 'hornbill'].map((h) => onHost(h, `(${STATE_HASH}) | sha256sum`)),

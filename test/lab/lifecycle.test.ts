@@ -59,6 +59,13 @@ describe('lab lifecycle', () => {
     expect(up.exitCode).toBe(0);
     expect(up.stdout).not.toContain('tailscale0');
     expect(up.stdout).toMatch(/tsparked0.*state DOWN/);
+    // Parked means unusable: the address is off the interface until tailscale gives it back.
+    const addr = await ssh(
+      lab,
+      h.publicAddress,
+      `ip -o -4 addr show | grep -c ' ${h.tailnetAddress}/' || true`,
+    );
+    expect(addr.stdout.trim()).toBe('0');
   }, 120_000);
 
   it('reset returns a host to fresh with new host keys, pinned again', async () => {

@@ -1,6 +1,7 @@
+import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LabHost, LabState } from '../../src/lab/index.js';
-import { labReset, labStartHost, labStopHost } from '../../src/lab/index.js';
+import { labReboot, labReset, labStartHost, labStopHost } from '../../src/lab/index.js';
 import { bringUpScratch, LAB_DIR, LAB_TIMEOUT, SCRATCH, ssh } from './helpers.js';
 
 /**
@@ -16,6 +17,15 @@ describe('stand-in tailscale and cloudflared from the lab apt repository', () =>
   let lab: LabState;
   let host: LabHost;
   const sh = (cmd: string) => ssh(lab, host.publicAddress, cmd);
+  /** tailscaled gets the address a moment after it is READY (as upstream): poll `tailscale ip -4`. */
+  const tailnetBack = async () => {
+    for (let i = 0; i < 60; i++) {
+      const r = await sh('tailscale ip -4');
+      if (r.exitCode === 0) return r.stdout.trim();
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    return 'never';
+  };
 
   beforeAll(async () => {
     lab = await bringUpScratch();
@@ -85,8 +95,36 @@ apt-get install -y -qq tailscale tailscale-archive-keyring cloudflared >/dev/nul
   it('keeps the tailnet across a host restart (tailscaled restores it)', async () => {
     await labStopHost(LAB_DIR, SCRATCH);
     await labStartHost(LAB_DIR, SCRATCH);
-    expect((await sh('tailscale ip -4')).stdout.trim()).toBe(host.tailnetAddress);
+    expect(await tailnetBack()).toBe(host.tailnetAddress);
     expect((await sh('ip -o link show tailscale0')).stdout).toMatch(/state UP|,UP/);
+  }, 120_000);
+
+  it('boots like a server: no tailnet address before tailscaled, then tailscale0 from the saved state', async () => {
+    // A real reboot (systemd halts and boots again) that nothing of the lab follows up on.
+    const booted = await labReboot(LAB_DIR, SCRATCH, () => {});
+    expect(booted.state).toBe('running');
+    // The boot unit parked the fresh interface; the daemon brings it back after "control" answers.
+    // `status` answers in every state, Starting included (right after boot, no address yet).
+    const early = await execa('docker', ['exec', host.container, 'tailscale', 'status', '--json'], {
+      reject: false,
+    });
+    expect(early.exitCode, early.stderr).toBe(0);
+    expect(['Starting', 'Running']).toContain(JSON.parse(early.stdout).BackendState);
+    expect(await tailnetBack()).toBe(host.tailnetAddress);
+    const j = JSON.parse((await sh('tailscale status --json')).stdout);
+    expect(j.BackendState).toBe('Running');
+    expect((await sh('tailscale status')).stdout).toContain(host.tailnetAddress);
+    // Nothing held the address before tailscaled gave it back: the boot unit took it off the
+    // fresh ethN Docker made, before tailscaled (and Docker) started.
+    const park = await sh('journalctl -b -o cat -u tailscale-lab-park.service');
+    expect(park.stdout).toContain(`(${host.tailnetAddress}/`);
+    expect(park.stdout).toMatch(/parked eth\d+ /);
+    const order = await sh(
+      'systemctl show -p ExecMainExitTimestampMonotonic --value tailscale-lab-park.service; systemctl show -p ExecMainStartTimestampMonotonic --value tailscaled.service',
+    );
+    const [parkedAt = 0, daemonAt = 0] = order.stdout.trim().split('\n').map(Number);
+    expect(parkedAt).toBeGreaterThan(0);
+    expect(parkedAt).toBeLessThan(daemonAt);
   }, 120_000);
 
   it('down stops the backend; without tailscaled the CLI says so', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   parseSshd,
   SSHD_DROPIN_CONTENT,
+  SSHD_PROBE,
   sshdApplyScript,
   sshdRollbackScript,
   sshdTask,
@@ -11,8 +12,11 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 const GOOD = 'passwordauthentication no\nkbdinteractiveauthentication no\npermitrootlogin without-password\n';
 const FRESH =
   'passwordauthentication yes\nkbdinteractiveauthentication no\npermitrootlogin without-password\n';
-const probe = (dropin: string | null, effective: string) =>
-  `@@dropin\n${dropin === null ? 'MISSING' : b64(dropin)}\n@@effective\n${effective}`;
+const probe = (dropin: string | null, effective: string, sources = '') =>
+  `@@dropin\n${dropin === null ? 'MISSING' : b64(dropin)}\n@@effective\n${effective}@@sources\n${sources}`;
+const AAA = '/etc/ssh/sshd_config.d/00-aaa.conf passwordauthentication yes\n';
+const OURS =
+  '/etc/ssh/sshd_config.d/00-infra.conf passwordauthentication no\n/etc/ssh/sshd_config.d/00-infra.conf kbdinteractiveauthentication no\n/etc/ssh/sshd_config.d/00-infra.conf permitrootlogin prohibit-password\n';
 
 describe('sshd', () => {
   const t = sshdTask();
@@ -29,7 +33,34 @@ describe('sshd', () => {
       probe(`PermitRootLogin yes\n${SSHD_DROPIN_CONTENT}`, GOOD.replace('without-password', 'yes')),
       ['file-content', 'effective'],
     ],
-    ['set earlier by another file', probe(SSHD_DROPIN_CONTENT, FRESH), ['effective']],
+    [
+      'set earlier by another file, which the probe did not see',
+      probe(SSHD_DROPIN_CONTENT, FRESH),
+      ['effective'],
+    ],
+    // sshd keeps the first value: a drop-in sorting before 00-infra.conf wins over ours.
+    ['a foreign drop-in read before ours', probe(SSHD_DROPIN_CONTENT, FRESH, AAA + OURS), ['overridden-by']],
+    ['a foreign drop-in on a fresh host', probe(null, FRESH, AAA), ['file-missing', 'overridden-by']],
+    // 50-cloud-init.conf sorts after ours: once ours is in, it no longer decides anything.
+    [
+      'cloud-init read after ours',
+      probe(null, FRESH, '/etc/ssh/sshd_config.d/50-cloud-init.conf passwordauthentication yes\n'),
+      ['file-missing', 'effective'],
+    ],
+    [
+      'a foreign drop-in that agrees with us is no override',
+      probe(
+        SSHD_DROPIN_CONTENT,
+        GOOD,
+        `/etc/ssh/sshd_config.d/00-aaa.conf passwordauthentication no\n${OURS}`,
+      ),
+      [],
+    ],
+    [
+      'the main sshd_config, read after the drop-ins',
+      probe(SSHD_DROPIN_CONTENT, FRESH, '/etc/ssh/sshd_config passwordauthentication yes\n'),
+      ['effective'],
+    ],
     [
       'merged config invalid',
       probe(
@@ -45,6 +76,41 @@ describe('sshd', () => {
   it('names the effective value it found', () => {
     const [, c] = t.diff(t.parse(probe(null, FRESH)));
     expect(c!.summary).toBe('sshd uses PasswordAuthentication yes, want no');
+  });
+
+  it('names the file that overrides us, and what to do about it', () => {
+    const [c] = t.diff(t.parse(probe(SSHD_DROPIN_CONTENT, FRESH, AAA + OURS)));
+    expect(c).toEqual({
+      summary:
+        "sshd uses PasswordAuthentication yes, want no: overridden by /etc/ssh/sshd_config.d/00-aaa.conf, read before /etc/ssh/sshd_config.d/00-infra.conf (not infra's to edit: remove the line there)",
+      kind: 'overridden-by',
+      expected: 'no',
+      actual: { value: 'yes', file: '/etc/ssh/sshd_config.d/00-aaa.conf' },
+    });
+  });
+
+  it.each([
+    [
+      'converged, overridden by a foreign drop-in: the path UFW proves stays as it is',
+      probe(SSHD_DROPIN_CONTENT, FRESH, AAA + OURS),
+      true,
+    ],
+    ['fresh host: our drop-in is not in yet', probe(null, FRESH, AAA), false],
+    ['our drop-in differs', probe(`PermitRootLogin yes\n${SSHD_DROPIN_CONTENT}`, GOOD), false],
+    [
+      'merged config invalid: a restart would not come back',
+      probe(SSHD_DROPIN_CONTENT, 'invalid line 1: Bogus\n'),
+      false,
+    ],
+  ])('safe for its dependents: %s -> %s', (_n, out, safe) => {
+    expect(t.safe!(t.parse(out))).toBe(safe);
+  });
+
+  it('the probe lists the drop-ins in byte order, then sshd_config, and stops at a Match block', () => {
+    expect(SSHD_PROBE).toContain(
+      'for s in $(LC_ALL=C; echo /etc/ssh/sshd_config.d/*.conf) /etc/ssh/sshd_config; do',
+    );
+    expect(SSHD_PROBE).toContain('k == "match" { exit }');
   });
 
   it('the drop-in turns passwords off and root to keys only', () => {
