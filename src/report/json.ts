@@ -21,6 +21,8 @@ export interface JsonReport {
     error?: string;
     findings: JsonFinding[];
     changes: JsonFinding[];
+    /** Said about the host but not drift (GlitchTip without mail); absent when none. */
+    warnings?: string[];
     /** What the run cost on the wire for this host. */
     stats: { connections: number; execs: number };
   }[];
@@ -34,7 +36,11 @@ export interface JsonReport {
   };
 }
 
-export function jsonReport(mode: Mode, results: HostResult[]): JsonReport {
+export function jsonReport(
+  mode: Mode,
+  results: HostResult[],
+  warnings: Record<string, string[]> = {},
+): JsonReport {
   const hosts = results.map((r) => {
     const status: JsonHostStatus = r.status === 'ok' ? 'in-sync' : r.status === 'failed' ? 'error' : r.status;
     const toFinding = (
@@ -62,6 +68,7 @@ export function jsonReport(mode: Mode, results: HostResult[]): JsonReport {
       ...(r.error ? { error: r.error } : {}),
       findings,
       changes,
+      ...(warnings[r.host]?.length ? { warnings: warnings[r.host] } : {}),
       stats: r.stats,
     };
   });
