@@ -54,11 +54,13 @@ export function diffMailEnv(gt: GlitchtipSettings | undefined, st: MailEnvState)
 }
 
 /**
- * Written atomically from stdin; then the stack's hash cache is dropped, so the compose task
- * (probed again after this one changed) sees compose's new hash and recreates web and worker.
+ * Written atomically from stdin. Compose reads env files when it creates a container, so web and
+ * worker, if they run, are recreated with the new file now; the stack's hash cache is dropped, so
+ * the compose task (probed again after this one changed) compares compose's fresh hash.
  */
 export function mailEnvScript(): string {
   const dir = shq(stackDir(GLITCHTIP));
+  const compose = `${stackDir(GLITCHTIP)}/compose.yaml`;
   return [
     'set -e',
     `mkdir -p ${dir} && chmod 700 ${dir}`,
@@ -67,6 +69,9 @@ export function mailEnvScript(): string {
     'cat > "$tmp" && chmod 600 "$tmp"',
     `mv -f "$tmp" ${shq(mailEnvPath())}`,
     `rm -f ${shq(`${stackDir(GLITCHTIP)}/.config-hash`)}`,
+    `if [ -f ${shq(compose)} ] && [ -n "$(docker ps -q --filter label=com.docker.compose.project=${GLITCHTIP})" ]; then`,
+    `  docker compose -p ${GLITCHTIP} -f ${shq(compose)} up -d --no-deps --force-recreate web worker`,
+    'fi',
   ].join('\n');
 }
 
@@ -83,7 +88,7 @@ export function glitchtipMailTask(gt: GlitchtipSettings | undefined, after: stri
         const why = `the SMTP URL is not set: export ${gt?.emailUrlRef?.slice(4)} (glitchtip.email_url)`;
         return [{ script: `echo ${shq(why)} >&2; exit 1` }];
       }
-      return [{ script: mailEnvScript(), stdin: content }];
+      return [{ script: mailEnvScript(), stdin: content, timeoutMs: 300_000 }];
     },
   };
 }
