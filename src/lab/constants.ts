@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { PACKAGE_ROOT } from '../paths.js';
 
 /** Every Docker object the lab creates carries this label; `labDown` removes exactly those. */
@@ -11,13 +12,28 @@ export const MIRROR = process.env.INFRA_LAB_DEBIAN_MIRROR ?? 'http://deb.debian.
 export const HOST_IMAGE = `infra-lab/host:${SUITE}`;
 export const SERVICES_IMAGE = `infra-lab/services:${SUITE}`;
 
+/** Every lab's hosts carry the state dir that made them; `labDown` of one lab removes only its own. */
+export const STATE_LABEL_KEY = 'infra.lab.state';
+
+/**
+ * Shared by every lab on the machine: it plays the internet (VPS public addresses, the stand-in
+ * upstreams), so hosts of two labs reach each other there as two VPSes would.
+ */
 export const PUBLIC_NET = { name: 'infra-lab-public', prefix: '10.77.0', subnet: '10.77.0.0/24' } as const;
-/** Internal (no gateway): the tailnet never carries the default route, like a real tailnet. */
-export const TAILNET_NET = {
-  name: 'infra-lab-tailnet',
-  prefix: '100.77.0',
-  subnet: '100.77.0.0/24',
-} as const;
+
+export interface TailnetNet {
+  name: string;
+  prefix: string;
+  subnet: string;
+}
+/**
+ * One per lab, as a tailnet is one per account: labs never see each other's tailnet. Internal
+ * (no gateway): the tailnet never carries the default route, like a real tailnet.
+ */
+export function tailnetNet(slot: number): TailnetNet {
+  return { name: `infra-lab-tailnet-${slot}`, prefix: `100.77.${slot}`, subnet: `100.77.${slot}.0/24` };
+}
+export const MAX_SLOT = 250;
 
 export const SERVICES_CONTAINER = 'infra-lab-services';
 export const SERVICES_ADDRESS = `${PUBLIC_NET.prefix}.2`;
@@ -36,14 +52,23 @@ export const UPSTREAM = {
 /** The parked tailnet interface; the stand-in `tailscale up` renames it to tailscale0. */
 export const PARKED_IF = 'tsparked0';
 
-export function containerName(host: string): string {
-  return `infra-lab-${host}`;
+/** A short, stable name for a state dir, so two labs' containers never share a name. */
+export function labId(stateDir: string): string {
+  return createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 6);
 }
 
-export function hostAddresses(index: number): { publicAddress: string; tailnetAddress: string } {
+export function containerName(host: string, stateDir: string): string {
+  return `infra-lab-${labId(stateDir)}-${host}`;
+}
+
+/** Public addresses are global (first free on the shared network); the tailnet one keeps its last octet. */
+export function hostAddresses(
+  index: number,
+  tailnet: TailnetNet,
+): { publicAddress: string; tailnetAddress: string } {
   return {
     publicAddress: `${PUBLIC_NET.prefix}.${10 + index}`,
-    tailnetAddress: `${TAILNET_NET.prefix}.${10 + index}`,
+    tailnetAddress: `${tailnet.prefix}.${10 + index}`,
   };
 }
 

@@ -1,31 +1,10 @@
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HOST_IMAGE, LABEL, PARKED_IF, PUBLIC_NET, TAILNET_NET } from './constants.js';
+import { HOST_IMAGE, LABEL, PARKED_IF, PUBLIC_NET, STATE_LABEL_KEY, type TailnetNet } from './constants.js';
 import { dexec, docker, dockerTry, must, sleep } from './exec.js';
 import { setKnownHosts } from './state.js';
 import type { LabHost, LabProgress } from './types.js';
-
-/** Creates the lab networks once. The tailnet is internal: no gateway, so it never takes the default route. */
-export async function ensureNetworks(): Promise<void> {
-  for (const net of [PUBLIC_NET, TAILNET_NET]) {
-    if ((await dockerTry(['network', 'inspect', net.name])).code === 0) continue;
-    const internal = net === TAILNET_NET ? ['--internal'] : [];
-    await docker(['network', 'create', '--label', LABEL, '--subnet', net.subnet, ...internal, net.name]);
-  }
-}
-
-/** Address -> container name, for every running container on the public lab network (any lab's). */
-export async function addressHolders(): Promise<Map<string, string>> {
-  const fmt = '{{range .Containers}}{{.Name}} {{.IPv4Address}}\n{{end}}';
-  const r = await dockerTry(['network', 'inspect', '--format', fmt, PUBLIC_NET.name]);
-  const map = new Map<string, string>();
-  for (const line of r.stdout.split('\n')) {
-    const [name, cidr] = line.trim().split(' ');
-    if (name && cidr) map.set(cidr.split('/')[0]!, name);
-  }
-  return map;
-}
 
 /** Docker state, or systemd's overall state when the container runs. */
 export async function hostState(container: string): Promise<string> {
@@ -118,12 +97,14 @@ export async function createHost(
   pubKey: string,
   knownHosts: string,
   stateDir: string,
+  tailnet: TailnetNet,
   progress: LabProgress,
 ): Promise<void> {
   const t0 = Date.now();
   await dockerTry(['rm', '-f', '-v', host.container]);
   await dockerTry(['volume', 'rm', '-f', `${host.container}-docker`]);
-  await docker(['volume', 'create', '--label', LABEL, `${host.container}-docker`]);
+  const stateLabel = `${STATE_LABEL_KEY}=${stateDir}`;
+  await docker(['volume', 'create', '--label', LABEL, '--label', stateLabel, `${host.container}-docker`]);
   await docker([
     'create',
     ...[
@@ -136,7 +117,7 @@ export async function createHost(
       '--label',
       `infra.lab.role=${host.role}`,
       '--label',
-      `infra.lab.state=${stateDir}`,
+      stateLabel,
     ],
     ...['--cap-add', 'ALL', '--cap-drop', 'SYS_RESOURCE'],
     ...['--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined'],
@@ -156,7 +137,7 @@ export async function createHost(
     HOST_IMAGE,
     '/sbin/init',
   ]);
-  await docker(['network', 'connect', '--ip', host.tailnetAddress, TAILNET_NET.name, host.container]);
+  await docker(['network', 'connect', '--ip', host.tailnetAddress, tailnet.name, host.container]);
   const lines = await seedKeys(host, pubKey);
   setKnownHosts(knownHosts, host, lines);
   await docker(['start', host.container]);

@@ -1,9 +1,18 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { cacheDir, containerName, hostAddresses, LABEL } from './constants.js';
+import {
+  cacheDir,
+  containerName,
+  hostAddresses,
+  LABEL,
+  SERVICES_CONTAINER,
+  STATE_LABEL_KEY,
+  tailnetNet,
+} from './constants.js';
 import { dockerTry } from './exec.js';
-import { addressHolders, createHost, ensureNetworks, hostState, removeHost, startHost } from './hosts.js';
+import { createHost, hostState, removeHost, startHost } from './hosts.js';
 import { ensureAptRepo, ensureHostImage, ensureServicesImage, withBuildLock } from './images.js';
+import { addressHolders, ensurePublicNet, ensureTailnet, removeTailnets } from './networks.js';
 import { LAB_DEFAULT_IMAGES, labEnsureImages } from './registry.js';
 import { ensureServices } from './services.js';
 import { emptyState, ensureLabKey, readLabState, stateFile, writeLabState } from './state.js';
@@ -12,8 +21,8 @@ import type { LabHost, LabHostSpec, LabProgress, LabState } from './types.js';
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,40}$/;
 /**
- * One lock for the machine, not per lab: container names, addresses and networks are global,
- * so two labs (two state dirs) must never change Docker objects at the same time.
+ * One lock for the machine, not per lab: public addresses, tailnet slots and the shared services
+ * are global, so two labs (two state dirs) must never change Docker objects at the same time.
  */
 const lockOf = (_stateDir: string) => join(cacheDir(), 'lab.lock');
 
@@ -46,29 +55,42 @@ export async function labUp(
     return ensureAptRepo(progress);
   });
   return withLock(lockOf(stateDir), 'the lab', progress, async () => {
-    const state = readLabState(stateDir) ?? emptyState(stateDir);
+    let state = readLabState(stateDir);
+    if (state && state.version !== 2) {
+      // A lab from before labs were scoped: its hosts have global names; make this lab anew.
+      progress('replacing a lab made by an older infra (its hosts had global names)');
+      await removeLabObjects(stateDir);
+      state = undefined;
+    }
+    await ensurePublicNet();
+    const tailnet = await ensureTailnet(stateDir, state?.slot);
+    const slot = Number(tailnet.prefix.split('.')[2]);
+    state ??= emptyState(stateDir, slot);
+    const moved = state.slot !== slot;
+    state.slot = slot;
     const pubKey = await ensureLabKey(state.keyFile);
-    await ensureNetworks();
     await ensureServices(www);
     const pending: Promise<void>[] = [];
-    // Addresses are global too: another lab's running hosts hold theirs.
+    // Public addresses are global: another lab's running hosts hold theirs.
     const holders = await addressHolders();
     const takenFor = (container: string) => (addr: string) =>
       state.hosts.some((h) => h.publicAddress === addr && h.container !== container) ||
       (holders.has(addr) && holders.get(addr) !== container);
     for (const spec of specs) {
       let host = state.hosts.find((h) => h.name === spec.name);
-      // A container is kept only if this lab made it: another lab's (another state dir, a CI clone,
-      // a crashed run) has keys and an authorisation this lab cannot vouch for, so it is replaced.
+      // A container is kept only if this lab made it: another lab's (a crashed run, a copied state
+      // dir) has keys and an authorisation this lab cannot vouch for, so it is replaced.
       let known = Boolean(host);
-      const container = containerName(spec.name);
+      const container = containerName(spec.name, stateDir);
       const taken = takenFor(container);
-      if (!host || taken(host.publicAddress)) {
+      if (!host || moved || host.container !== container || taken(host.publicAddress)) {
         let i = 0;
-        while (taken(hostAddresses(i).publicAddress)) i++;
-        if (host) progress(`${spec.name}: ${host.publicAddress} is held by another lab's host; moving it`);
+        while (taken(hostAddresses(i, tailnet).publicAddress)) i++;
+        if (host && taken(host.publicAddress))
+          progress(`${spec.name}: ${host.publicAddress} is held by another lab's host; moving it`);
         host ??= { name: spec.name, role: spec.role, container } as LabHost;
-        Object.assign(host, hostAddresses(i), {
+        Object.assign(host, hostAddresses(i, tailnet), {
+          container,
           port: 22,
           user: 'root',
           keyFile: state.keyFile,
@@ -91,7 +113,7 @@ export async function labUp(
           else if (st === 'stopped') h.state = await startHost(h);
           else {
             progress(`${h.name}: creating (${h.role})`);
-            await createHost(h, pubKey, state.knownHostsFile, stateDir, progress);
+            await createHost(h, pubKey, state.knownHostsFile, stateDir, tailnet, progress);
           }
         })(),
       );
@@ -105,41 +127,53 @@ export async function labUp(
   });
 }
 
-/** Removes every container, network and volume labelled infra.lab=1; images only when asked. */
+const list = async (kind: string, label: string, fmt: string) =>
+  (
+    await dockerTry([
+      ...[kind, 'ls', ...(kind === 'container' ? ['-a'] : [])],
+      ...['--filter', `label=${label}`, '--format', fmt],
+    ])
+  ).stdout
+    .split('\n')
+    .filter(Boolean);
+
+/** This lab's hosts, their engine volumes and its tailnet; nothing of another lab. */
+async function removeLabObjects(stateDir: string, progress: LabProgress = () => {}): Promise<void> {
+  const mine = `${STATE_LABEL_KEY}=${stateDir}`;
+  const containers = await list('container', mine, '{{.Names}}');
+  if (containers.length) progress(`removing ${containers.length} lab containers`);
+  await Promise.all(containers.map((c) => removeHost(c)));
+  const vols = await list('volume', mine, '{{.Name}}');
+  if (vols.length) await dockerTry(['volume', 'rm', '-f', ...vols]);
+  await removeTailnets(stateDir);
+}
+
+/**
+ * Removes this lab (its containers, volumes and tailnet); the shared parts (public network,
+ * services, registry, and with --images the images) go only when no other lab has hosts left.
+ */
 export async function labDown(
   stateDir: string,
   opts: { images: boolean },
   progress: LabProgress,
 ): Promise<void> {
   await withLock(lockOf(stateDir), 'the lab', progress, async () => {
-    const list = async (kind: string, fmt: string) =>
-      (
-        await dockerTry([
-          kind,
-          'ls',
-          ...(kind === 'container' ? ['-a'] : []),
-          '--filter',
-          `label=${LABEL}`,
-          '--format',
-          fmt,
-        ])
-      ).stdout
-        .split('\n')
-        .filter(Boolean);
-    const containers = await list('container', '{{.Names}}');
-    if (containers.length) progress(`removing ${containers.length} lab containers`);
-    await Promise.all(containers.map((c) => removeHost(c)));
-    for (const n of await list('network', '{{.Name}}')) await dockerTry(['network', 'rm', n]);
-    const vols = await list('volume', '{{.Name}}');
-    if (vols.length) await dockerTry(['volume', 'rm', '-f', ...vols]);
-    if (opts.images) {
-      const imgs = (
-        await dockerTry(['image', 'ls', '--filter', `label=${LABEL}`, '--format', '{{.Repository}}:{{.Tag}}'])
-      ).stdout
-        .split('\n')
-        .filter((i) => i && !i.includes('<none>'));
-      if (imgs.length) progress(`removing ${imgs.length} lab images`);
-      if (imgs.length) await dockerTry(['image', 'rm', '-f', ...imgs]);
+    await removeLabObjects(stateDir, progress);
+    const others = (await list('container', LABEL, '{{.Names}}')).filter((c) => c !== SERVICES_CONTAINER);
+    if (others.length) {
+      progress(`kept the shared lab services and images: other labs' hosts remain (${others.join(', ')})`);
+    } else {
+      await dockerTry(['rm', '-f', SERVICES_CONTAINER]);
+      for (const n of await list('network', LABEL, '{{.Name}}')) await dockerTry(['network', 'rm', n]);
+      const vols = await list('volume', LABEL, '{{.Name}}');
+      if (vols.length) await dockerTry(['volume', 'rm', '-f', ...vols]);
+      if (opts.images) {
+        const imgs = (await list('image', LABEL, '{{.Repository}}:{{.Tag}}')).filter(
+          (i) => !i.includes('<none>'),
+        );
+        if (imgs.length) progress(`removing ${imgs.length} lab images`);
+        if (imgs.length) await dockerTry(['image', 'rm', '-f', ...imgs]);
+      }
     }
     rmSync(stateFile(stateDir), { force: true });
     rmSync(join(stateDir, 'known_hosts'), { force: true });
@@ -161,7 +195,7 @@ export async function labReset(stateDir: string, name: string, progress: LabProg
     const host = findHost(state, name);
     const pubKey = await ensureLabKey(state!.keyFile);
     progress(`${name}: resetting to a fresh host`);
-    await createHost(host, pubKey, state!.knownHostsFile, stateDir, progress);
+    await createHost(host, pubKey, state!.knownHostsFile, stateDir, tailnetNet(state!.slot), progress);
     writeLabState(state!);
     return host;
   });

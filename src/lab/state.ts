@@ -6,13 +6,17 @@ import type { LabHost, LabState } from './types.js';
 
 export const stateFile = (stateDir: string) => join(stateDir, 'lab.json');
 
-/** Sync read of <stateDir>/lab.json; undefined when there is no lab. */
+/**
+ * Sync read of <stateDir>/lab.json; undefined when there is no lab. A version-1 file (a lab from
+ * before labs were scoped) reads as `{ version: 1 }`: labUp replaces that lab's hosts.
+ */
 export function readLabState(stateDir: string): LabState | undefined {
   const file = stateFile(stateDir);
   if (!existsSync(file)) return undefined;
-  const s = JSON.parse(readFileSync(file, 'utf8')) as LabState;
-  if (s.version !== 1) throw new Error(`${file}: unknown lab state version ${String(s.version)}`);
-  return s;
+  const s = JSON.parse(readFileSync(file, 'utf8')) as { version: unknown };
+  if (s.version !== 1 && s.version !== 2)
+    throw new Error(`${file}: unknown lab state version ${String(s.version)}`);
+  return s as LabState;
 }
 
 /** Atomic write: a reader (the core, another test file) never sees half a document. */
@@ -23,10 +27,11 @@ export function writeLabState(state: LabState): void {
   renameSync(`${file}.tmp`, file);
 }
 
-export function emptyState(stateDir: string): LabState {
+export function emptyState(stateDir: string, slot: number): LabState {
   return {
-    version: 1,
+    version: 2,
     stateDir,
+    slot,
     keyFile: join(stateDir, 'id_ed25519'),
     knownHostsFile: join(stateDir, 'known_hosts'),
     hosts: [],

@@ -7,11 +7,11 @@ export interface LabHostSpec {
 export interface LabHost {
   name: string;
   role: string;
-  /** `infra-lab-${name}` */
+  /** `infra-lab-<lab id>-<name>` (constants.ts containerName) */
   container: string;
   /** Address on infra-lab-public: plays the VPS public IP. */
   publicAddress: string;
-  /** Address on infra-lab-tailnet: plays the Tailscale IP. */
+  /** Address on the lab's own infra-lab-tailnet-<slot>: plays the Tailscale IP. */
   tailnetAddress: string;
   port: 22;
   user: 'root';
@@ -21,8 +21,11 @@ export interface LabHost {
 }
 
 export interface LabState {
-  version: 1;
+  /** 2: labs scoped to their state dir (1: one lab per machine, global container names). */
+  version: 2;
   stateDir: string;
+  /** This lab's tailnet network and address range: infra-lab-tailnet-<slot>, 100.77.<slot>.0/24. */
+  slot: number;
   keyFile: string;
   knownHostsFile: string;
   hosts: LabHost[];

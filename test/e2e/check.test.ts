@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ensureLab, infra, onHost, resetInventory } from './harness.js';
+import { containerOf, ensureLab, infra, onHost, resetInventory } from './harness.js';
 
 /**
  * `infra check` on the lab: read-only, one probe round trip per host, every drift class found
@@ -263,7 +263,7 @@ describe('infra check', () => {
     const stop = await onHost('hornbill', 'true'); // the container answers before we stop it
     expect(stop.code).toBe(0);
     const { execa } = await import('execa');
-    await execa('docker', ['stop', '-t', '2', 'infra-lab-hornbill']);
+    await execa('docker', ['stop', '-t', '2', containerOf('hornbill')]);
     try {
       const { code, doc } = await checkJson();
       expect(code).toBe(1);

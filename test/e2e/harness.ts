@@ -51,12 +51,22 @@ export async function ensureLab(): Promise<void> {
   if (r.code !== 0) throw new Error(`lab up failed:\n${r.all}`);
 }
 
+/** The lab container of an inventory host (names are scoped to the lab's state dir). */
+export function containerOf(host: string): string {
+  const lab = JSON.parse(readFileSync(path.join(WORK, '.infra', 'lab', 'lab.json'), 'utf8')) as {
+    hosts: { name: string; container: string }[];
+  };
+  const h = lab.hosts.find((x) => x.name === host);
+  if (!h) throw new Error(`no lab host ${host} in ${WORK}/.infra/lab/lab.json`);
+  return h.container;
+}
+
 /**
  * The test's own eye on a host, beside infra: `docker exec` into the lab container. Used to
  * inspect results and to inject drift by hand, never to do infra's work for it.
  */
 export async function onHost(host: string, script: string): Promise<Run> {
-  const r = await execa('docker', ['exec', '-i', `infra-lab-${host}`, 'sh', '-c', script], {
+  const r = await execa('docker', ['exec', '-i', containerOf(host), 'sh', '-c', script], {
     reject: false,
     all: true,
   });
