@@ -57,7 +57,7 @@ function stackTasks(
 }
 
 /**
- * GlitchTip: secrets, its mail env file, the stack, its health, then its superuser — which the
+ * GlitchTip: secrets, its mail .env, the stack, its health, then its superuser — which the
  * tunnel's routes wait for (gateTunnelRoutes), so GlitchTip is never public without an owner.
  */
 function glitchtipTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {

@@ -6,8 +6,8 @@ import { GLITCHTIP, MAIL_ENV } from './glitchtip.js';
 import { stackDir } from './stacks.js';
 
 /**
- * GlitchTip's outgoing mail: `mail.env` beside the compose file, read by compose (`env_file`)
- * into EMAIL_URL of web and worker. The URL is a secret (SMTP credentials) from the operator's
+ * GlitchTip's outgoing mail: compose's project `.env` beside the compose file, from which
+ * compose fills EMAIL_URL of web and worker (named there without a value). The URL is a secret (SMTP credentials) from the operator's
  * environment (`glitchtip.email_url: env:NAME`); only its hash comes back from the host. Empty
  * when no mail is configured: GlitchTip then sends nothing (the `check` warning says so).
  *
@@ -16,7 +16,7 @@ import { stackDir } from './stacks.js';
  */
 export const mailEnvPath = () => `${stackDir(GLITCHTIP)}/${MAIL_ENV}`;
 
-/** Pure: the env file's content. Single quotes: compose takes the value literally (no `$`). */
+/** Pure: the .env content. Single quotes: compose takes the value literally (no `$`). */
 export function mailEnvContent(gt: GlitchtipSettings | undefined): string | undefined {
   if (!gt?.emailUrlRef) return '';
   return gt.emailUrl ? `EMAIL_URL='${gt.emailUrl.reveal()}'\n` : undefined;

@@ -9,8 +9,11 @@ import { loadTemplate, publish, stackDir } from './stacks.js';
 export const GLITCHTIP = 'glitchtip';
 /** Published on loopback only: cloudflared, on the same host, is its one way in. */
 export const GLITCHTIP_PORT = 8000;
-/** The env file compose reads EMAIL_URL from (src/tasks/glitchtip-mail.ts writes it). */
-export const MAIL_ENV = 'mail.env';
+/**
+ * Compose's project env file, beside compose.yaml: EMAIL_URL for web and worker, whose
+ * environment names it without a value (src/tasks/glitchtip-mail.ts writes it).
+ */
+export const MAIL_ENV = '.env';
 
 export const glitchtipSecrets: SecretFile[] = [
   { name: 'pg_password', readBy: { image: STACK_IMAGES.glitchtipPostgres, user: 'postgres' } },
@@ -61,8 +64,8 @@ export function csrfTrustedOrigins(routes: readonly TunnelRoute[]): string {
 /**
  * Pure: the environment shared by migrate, web and worker (upstream's x-environment anchor),
  * read by glitchtip/settings.py (6.x): FileAwareEnv, so *_FILE works for SECRET_KEY and
- * DATABASE_URL. EMAIL_URL comes from mail.env instead: settings.py tests `os.getenv("EMAIL_URL")`
- * before reading it, so an EMAIL_URL_FILE alone would be ignored.
+ * DATABASE_URL. EMAIL_URL comes from the project's .env instead: settings.py tests
+ * `os.getenv("EMAIL_URL")` before reading it, so an EMAIL_URL_FILE alone would be ignored.
  */
 export function glitchtipEnvironment(
   routes: readonly TunnelRoute[],
@@ -89,7 +92,10 @@ export function renderGlitchtip(routes: readonly TunnelRoute[], gt?: GlitchtipSe
   doc.setIn(['services', 'valkey', 'image'], STACK_IMAGES.valkey);
   for (const svc of ['migrate', 'web', 'worker']) {
     doc.setIn(['services', svc, 'image'], STACK_IMAGES.glitchtip);
-    doc.setIn(['services', svc, 'environment'], doc.createNode(env));
+    // Web and worker send mail. A variable with no value is taken from the project's .env, and
+    // left unset when .env has none (compose's `environment` semantics).
+    const mail = svc === 'migrate' ? {} : { EMAIL_URL: null };
+    doc.setIn(['services', svc, 'environment'], doc.createNode({ ...env, ...mail }));
   }
   doc.setIn(
     ['services', 'web', 'ports'],

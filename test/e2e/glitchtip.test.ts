@@ -149,7 +149,7 @@ describe('GlitchTip behind the tunnel (LAB STAND-IN holding infra to the upstrea
       expect(first.all).not.toMatch(/no outgoing mail/);
       const r = await onHost(
         'toucan',
-        `stat -c %a ${DIR}/mail.env; for s in web worker; do docker exec glitchtip-$s-1 printenv EMAIL_URL; done; grep -c s3cretLabPw ${DIR}/compose.yaml`,
+        `stat -c %a ${DIR}/.env; for s in web worker; do docker exec glitchtip-$s-1 printenv EMAIL_URL; done; grep -c s3cretLabPw ${DIR}/compose.yaml`,
       );
       expect(r.stdout.split('\n')).toEqual(['600', url, url, '0']);
       const again = await withMail(['apply', 'toucan', '--json']);
@@ -163,7 +163,7 @@ describe('GlitchTip behind the tunnel (LAB STAND-IN holding infra to the upstrea
     expect(back.code, back.all).toBe(0);
     const r = await onHost(
       'toucan',
-      `wc -c < ${DIR}/mail.env; docker exec glitchtip-web-1 printenv EMAIL_URL; echo "exit=$?"`,
+      `wc -c < ${DIR}/.env; docker exec glitchtip-web-1 printenv EMAIL_URL; echo "exit=$?"`,
     );
     expect(r.stdout.split('\n')).toEqual(['0', 'exit=1']);
   });

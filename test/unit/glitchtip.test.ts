@@ -68,14 +68,16 @@ describe('GlitchTip as the tunnel serves it', () => {
     });
   });
 
-  it('EMAIL_URL never sits in the compose file: web and worker read it from mail.env', () => {
+  it('EMAIL_URL never sits in the compose file: web and worker take it from the project .env', () => {
     const text = renderGlitchtip([ROUTE], gt({ emailUrl: new Secret('env:M', 'smtp://u:p@mx:587') }));
     expect(text).not.toMatch(/consolemail|smtp:|u:p@/);
     const s = services(text);
-    for (const svc of ['migrate', 'web', 'worker'])
-      expect(s[svc]!.environment).not.toHaveProperty('EMAIL_URL');
-    expect(s.web!.env_file).toEqual(['./mail.env']);
-    expect(s.worker!.env_file).toEqual(['./mail.env']);
+    expect(s.migrate!.environment).not.toHaveProperty('EMAIL_URL');
+    for (const svc of ['web', 'worker']) {
+      expect(s[svc]!.environment.EMAIL_URL).toBeNull();
+      // env_file would make compose's `config --hash` differ from the label `up` sets.
+      expect(s[svc]!.env_file).toBeUndefined();
+    }
   });
 
   it('the image is pinned to a release, not a moving tag', () => {
@@ -90,7 +92,7 @@ describe('GlitchTip as the tunnel serves it', () => {
   });
 });
 
-describe('mail.env', () => {
+describe('the mail .env', () => {
   const url = 'smtp+tls://alerts:pa$$w0rd@mx.example.com:587';
   const configured = gt({ emailUrl: new Secret('env:GT_MAIL', url), emailUrlRef: 'env:GT_MAIL' });
   const known = (content: string) => ({ exists: true as const, mode: '600', sha256: sha256(content) });
