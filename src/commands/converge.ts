@@ -81,8 +81,18 @@ export async function converge(
     },
     redactor: out.redactor,
   });
-  if (o.json) out.line(JSON.stringify(jsonReport(mode, results), null, 2));
-  else human.recap(results);
+  // Whole-role runs only (add-app narrows the plan to one app): findings that are not drift.
+  const warnings: Record<string, string[]> = {};
+  if (!scope.plan) {
+    const { hostWarnings } = await import('../roles/control.js');
+    for (const h of hosts) warnings[h] = hostWarnings(inv, h);
+  }
+  if (o.json) out.line(JSON.stringify(jsonReport(mode, results, warnings), null, 2));
+  else {
+    for (const [host, list] of Object.entries(warnings))
+      for (const message of list) human.handle({ type: 'note', host, message });
+    human.recap(results);
+  }
   return exitCodeFor(mode, results);
 }
 

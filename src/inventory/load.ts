@@ -63,6 +63,13 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
     docker: doc.docker,
     upstream: doc.upstream,
     observability: { retentionDays: doc.observability.retention_days },
+    glitchtip: doc.glitchtip && {
+      adminEmail: doc.glitchtip.admin_email,
+      openRegistration: doc.glitchtip.open_registration,
+      emailUrl: undefined,
+      emailUrlRef: doc.glitchtip.email_url,
+      fromEmail: doc.glitchtip.from_email,
+    },
     secrets: [],
     lab: false,
     apps: Object.entries(doc.apps).map(([name, a]) => ({
@@ -90,11 +97,30 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
   inv.tailscale.authKey = secret(inv.tailscale.authKeyRef, ['tailscale', 'auth_key']);
   for (const h of inv.hosts)
     if (h.tunnel) h.tunnel.token = secret(h.tunnel.tokenRef, ['hosts', h.name, 'tunnel', 'token']);
+  const gt = inv.glitchtip;
+  if (gt?.emailUrlRef) {
+    const at = ['glitchtip', 'email_url'];
+    gt.emailUrl = secret(gt.emailUrlRef, at);
+    const bad = gt.emailUrl && emailUrlProblem(gt.emailUrl.reveal());
+    // The value is a secret: the message names the variable, never the value.
+    if (bad)
+      problems.push({ ...locate(at), path: at.join('.'), message: `${gt.emailUrlRef.slice(4)} ${bad}` });
+  }
   if (problems.length > 0) throw new InventoryError(problems.map((p) => formatProblem(shown, p)));
-  inv.secrets = [inv.tailscale.authKey, ...inv.hosts.map((h) => h.tunnel?.token)].filter(
+  inv.secrets = [inv.tailscale.authKey, ...inv.hosts.map((h) => h.tunnel?.token), gt?.emailUrl].filter(
     (s): s is Secret => !!s,
   );
   return inv;
+}
+
+/**
+ * GlitchTip reads EMAIL_URL with django-environ's email_url (schemes smtp, smtps, smtp+tls,
+ * smtp+ssl); infra writes it single-quoted into an env file, so a quote or a newline is refused.
+ */
+export function emailUrlProblem(v: string): string | undefined {
+  if (!/^(smtp|smtps|smtp\+tls|smtp\+ssl):\/\/[^\s'"]+$/.test(v))
+    return 'is not an SMTP URL: expected smtp://, smtps://, smtp+tls:// or smtp+ssl://user:password@host:port (URL-encode special characters; no quotes or spaces)';
+  return undefined;
 }
 
 function missing(locate: Locate, at: Path, name: string, envFile: string): Problem {

@@ -4,6 +4,9 @@ import { HOST_NAME, type InventoryDoc, inventorySchema } from './schema.js';
 
 export type Path = (string | number)[];
 
+/** A tunnel service reaching GlitchTip on the control host (src/tasks/glitchtip.ts, port 8000). */
+const GLITCHTIP_SERVICE = /^https?:\/\/(localhost|127\.0\.0\.1):8000\/?$/;
+
 /** One problem, located: `file:line:col  path: message`. */
 export interface Problem {
   line: number;
@@ -68,6 +71,18 @@ function crossCheck(doc: InventoryDoc, locate: Locate): Problem[] {
       });
     }
   }
+  // GlitchTip published through a tunnel gets its superuser before the route goes live: a route
+  // to GlitchTip's port without the superuser's email is refused up front.
+  const published = Object.entries(doc.hosts).find(
+    ([, h]) =>
+      h.role === 'control' && (h.tunnel?.routes ?? []).some((r) => GLITCHTIP_SERVICE.test(r.service)),
+  );
+  if (published && !doc.glitchtip)
+    problems.push({
+      ...locate([]),
+      path: 'glitchtip.admin_email',
+      message: `required key is missing: ${published[0]} publishes GlitchTip through its tunnel, and infra creates GlitchTip's superuser with this email first`,
+    });
   if (Object.keys(doc.hosts).length === 0)
     problems.push({ ...locate(['hosts']), path: 'hosts', message: 'expected at least one host' });
   return problems;

@@ -68,6 +68,19 @@ const host = z
   })
   .strict();
 
+/** A mailbox: validated strictly, because it reaches a SQL query and a command line on the host. */
+export const EMAIL = /^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
+const email = z.string().regex(EMAIL, 'expected an email address like ops@example.com');
+
+const glitchtip = z
+  .object({
+    admin_email: email,
+    open_registration: z.boolean().default(false),
+    email_url: secretRef.optional(),
+    from_email: email.optional(),
+  })
+  .strict();
+
 const app = z
   .object({
     host: z.string(),
@@ -125,6 +138,8 @@ export const inventorySchema = z
       .object({ retention_days: z.number().int().min(1).max(3650).default(31) })
       .strict()
       .default({}),
+    /** GlitchTip on the control host (docs/stacks.md): its superuser, registration, outgoing mail. */
+    glitchtip: glitchtip.optional(),
     hosts: z.record(z.string().regex(HOST_NAME, 'host names are lowercase letters, digits and dashes'), host),
     apps: z
       .record(
@@ -142,3 +157,4 @@ export type HostDoc = z.infer<typeof host>;
 export type AppDoc = z.infer<typeof app>;
 export type FirewallRule = z.infer<typeof firewallRule>;
 export type TunnelRoute = z.infer<typeof tunnelRoute>;
+export type GlitchtipDoc = z.infer<typeof glitchtip>;

@@ -22,6 +22,17 @@ export interface Host {
   publicPorts: number[];
 }
 
+export interface GlitchtipSettings {
+  /** The superuser infra creates before GlitchTip's route is published. */
+  adminEmail: string;
+  /** ENABLE_USER_REGISTRATION: off unless the inventory opens it. */
+  openRegistration: boolean;
+  /** Outgoing mail (EMAIL_URL, e.g. smtp+tls://user:pass@host:587); undefined: no mail is sent. */
+  emailUrl: Secret | undefined;
+  emailUrlRef?: string;
+  fromEmail?: string;
+}
+
 export interface App {
   name: string;
   host: string;
@@ -43,6 +54,8 @@ export interface Inventory {
   upstream: InventoryDoc['upstream'];
   /** Loki on the control host keeps logs this many days (observability.retention_days). */
   observability: { retentionDays: number };
+  /** GlitchTip on the control host (inventory key `glitchtip`); undefined without a control host. */
+  glitchtip?: GlitchtipSettings;
   /** Every secret value in play, for the redactor. */
   secrets: Secret[];
   /** True when connection details, upstreams and secrets come from the local lab. */

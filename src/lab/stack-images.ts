@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STACK_IMAGES } from '../tasks/stack-images.js';
@@ -52,7 +52,9 @@ export async function buildStackImage(
   const ctx = mkdtempSync(join(tmpdir(), 'infra-lab-stack-'));
   try {
     cpSync(join(labAssetsDir(), 'images', 'stacks'), ctx, { recursive: true });
-    const file = kind ? 'Dockerfile' : 'Dockerfile.valkey';
+    // A stand-in with its own needs (GlitchTip: a PostgreSQL driver) has Dockerfile.<kind>.
+    const own = kind && existsSync(join(ctx, `Dockerfile.${kind}`));
+    const file = own ? `Dockerfile.${kind}` : kind ? 'Dockerfile' : 'Dockerfile.valkey';
     const args = { BASE, REAL: name, ...(kind ? { STANDIN: kind } : {}) };
     // The classic builder resolves FROM against local images only: nothing is pulled.
     await docker(

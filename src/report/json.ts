@@ -29,6 +29,8 @@ export interface JsonReport {
     counts: Record<TaskStatus, number>;
     findings: JsonFinding[];
     changes: JsonFinding[];
+    /** Said about the host but not drift (GlitchTip without mail); absent when none. */
+    warnings?: string[];
     /** What the run cost on the wire for this host. */
     stats: { connections: number; execs: number };
   }[];
@@ -65,7 +67,11 @@ function findingsOf(t: TaskResult): JsonFinding[] {
   return t.status === 'drift' ? t.changes.map((c) => toFinding(t.task, c)) : [];
 }
 
-export function jsonReport(mode: Mode, results: HostResult[]): JsonReport {
+export function jsonReport(
+  mode: Mode,
+  results: HostResult[],
+  warnings: Record<string, string[]> = {},
+): JsonReport {
   const hosts = results.map((r) => {
     const status: JsonHostStatus = r.status === 'ok' ? 'in-sync' : r.status === 'failed' ? 'error' : r.status;
     const findings = r.tasks.flatMap(findingsOf);
@@ -80,6 +86,7 @@ export function jsonReport(mode: Mode, results: HostResult[]): JsonReport {
       counts: countStatuses(r.tasks),
       findings,
       changes,
+      ...(warnings[r.host]?.length ? { warnings: warnings[r.host] } : {}),
       stats: r.stats,
     };
   });

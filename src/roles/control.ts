@@ -5,6 +5,8 @@ import { alloyHealth, alloyStack, type LokiTarget, lokiUnknownTask } from '../ta
 import { type ComposeStack, composeStackTask } from '../tasks/compose-stack.js';
 import { DOKPLOY, dokployHealth, dokploySecrets, dokployStack, swarmTask } from '../tasks/dokploy.js';
 import { GLITCHTIP, glitchtipHealth, glitchtipSecrets, glitchtipStack } from '../tasks/glitchtip.js';
+import { glitchtipAdminTask } from '../tasks/glitchtip-admin.js';
+import { glitchtipMailTask, glitchtipWarnings } from '../tasks/glitchtip-mail.js';
 import { hostSecretsTask, type SecretFile } from '../tasks/host-secrets.js';
 import {
   OBSERVABILITY,
@@ -54,6 +56,41 @@ function stackTasks(
   return [...tasks, compose, stackHealthTask(stack.project, health, [compose.id], stack.waitSec)];
 }
 
+/**
+ * GlitchTip: secrets, its mail .env, the stack, its health, then its superuser — which the
+ * tunnel's routes wait for (gateTunnelRoutes), so GlitchTip is never public without an owner.
+ */
+function glitchtipTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
+  const gt = inv.glitchtip;
+  const stack = glitchtipStack(host.tunnel?.routes ?? [], gt);
+  const secrets = hostSecretsTask(GLITCHTIP, stack.dir, glitchtipSecrets, pre);
+  const mail = glitchtipMailTask(gt, [...pre, secrets.id]);
+  const compose = composeStackTask(stack, `stack:${GLITCHTIP}`, [...pre, secrets.id, mail.id]);
+  const health = stackHealthTask(GLITCHTIP, glitchtipHealth, [compose.id], stack.waitSec);
+  const admin = gt ? [glitchtipAdminTask(gt.adminEmail, host.name, [health.id])] : [];
+  return [secrets, mail, compose, health, ...admin];
+}
+
+/**
+ * Pure: what a run says about a host beside its findings — things infra cannot fix and that
+ * are not drift (exit code unchanged), printed above the recap and in `--json` as `warnings`.
+ */
+export function hostWarnings(inv: Inventory, hostName: string): string[] {
+  const host = inv.hosts.find((h) => h.name === hostName);
+  return host?.role === 'control' ? glitchtipWarnings(inv.glitchtip) : [];
+}
+
+/** Tasks that create a web UI's administrator: the tunnel publishes no route before they ran. */
+export const ROUTE_GATES = [`stack:${GLITCHTIP}:superuser`];
+const TUNNEL_ROUTES = 'file:/etc/cloudflared/config.yml';
+
+/** Pure: the tunnel's ingress rules wait for every administrator task in the plan. */
+export function gateTunnelRoutes(tasks: AnyTask[]): AnyTask[] {
+  const gates = ROUTE_GATES.filter((id) => tasks.some((t) => t.id === id));
+  if (!gates.length) return tasks;
+  return tasks.map((t) => (t.id === TUNNEL_ROUTES ? { ...t, after: [...(t.after ?? []), ...gates] } : t));
+}
+
 /** The control server's stacks: Loki + Grafana, GlitchTip, Dokploy (docs/stacks.md). */
 export function controlTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
   const swarm = swarmTask(pre);
@@ -64,7 +101,7 @@ export function controlTasks(inv: Inventory, host: Host, pre: string[]): AnyTask
       observabilitySecrets,
       pre,
     ),
-    ...stackTasks(glitchtipStack(host.tunnel?.routes ?? []), glitchtipHealth, glitchtipSecrets, pre),
+    ...glitchtipTasks(inv, host, pre),
     swarm,
     ...stackTasks(dokployStack(host.publicPorts), dokployHealth, dokploySecrets, [...pre, swarm.id]),
   ];

@@ -4,12 +4,16 @@ import type { Inventory } from '../inventory/types.js';
 import { appsTasks } from './apps.js';
 import { baseTasks } from './base.js';
 import { bootstrapTasks } from './bootstrap.js';
-import { stackRoleTasks } from './control.js';
+import { gateTunnelRoutes, stackRoleTasks } from './control.js';
 
 /** Every task a host needs for its role, in no particular order (the engine orders by `after`). */
 export function planHost(inv: Inventory, hostName: string): AnyTask[] {
   const host = inv.hosts.find((h) => h.name === hostName);
   if (!host) throw new InfraError(`no host named ${hostName} in ${inv.file}`);
   const tasks = [...baseTasks(host), ...bootstrapTasks(inv, hostName)];
-  return [...tasks, ...appsTasks(inv, hostName, tasks), ...stackRoleTasks(inv, hostName, tasks)];
+  return gateTunnelRoutes([
+    ...tasks,
+    ...appsTasks(inv, hostName, tasks),
+    ...stackRoleTasks(inv, hostName, tasks),
+  ]);
 }

@@ -7,7 +7,8 @@ export const STACK_IMAGES = {
   loki: 'grafana/loki:3.5.3',
   grafana: 'grafana/grafana:12.1.1',
   alloy: 'grafana/alloy:v1.10.2',
-  glitchtip: 'glitchtip/glitchtip:6',
+  // 6.x tags carry no v prefix; 6.2.6 is the newest release seen (2026-10). Stand-in in the lab.
+  glitchtip: 'glitchtip/glitchtip:6.2.6',
   glitchtipPostgres: 'postgres:18',
   valkey: 'valkey/valkey:8',
   dokploy: 'dokploy/dokploy:latest',

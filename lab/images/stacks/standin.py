@@ -10,7 +10,8 @@ answers /loki/api/v1/query_range for equality selectors. Everything logs to stdo
 """
 import base64, calendar, http.client, json, os, re, socket, sys, threading, time, urllib.parse
 
-from standin_lib import KIND, die, docker_get, env_or_file, forever, log, serve, tcp_ok, valkey_ping
+from standin_lib import KIND, die, docker_get, env_or_file, forever, log, serve
+from standin_glitchtip import glitchtip  # its own module: CSRF, registration, superuser (docs/lab.md)
 
 
 def grafana():
@@ -148,33 +149,6 @@ def ship(c, url, host, positions):
         positions[c["Id"]] = str(last)
     else:
         log(f"push failed: {r.status}")
-
-
-def glitchtip(args):
-    if not env_or_file("SECRET_KEY"):
-        die("SECRET_KEY is not set (django ImproperlyConfigured)")
-    db = urllib.parse.urlparse(env_or_file("DATABASE_URL") or "postgres://postgres@postgres:5432/postgres")
-    valkey = os.environ.get("VALKEY_URL", "")
-    log(f"GLITCHTIP_DOMAIN={os.environ.get('GLITCHTIP_DOMAIN')} database {db.hostname}:{db.port} valkey {valkey}")
-    if any("migrate" in a for a in args):
-        if not tcp_ok(db.hostname, db.port or 5432):
-            die("database unreachable")
-        log("migrations: nothing to migrate (stand-in; the real image runs Django migrate)")
-        sys.exit(0)
-    if any("worker" in a for a in args):
-        while True:
-            log(f"worker heartbeat; valkey {'ok' if valkey_ping(valkey) else 'DOWN'}")
-            time.sleep(30)
-
-    def health(q, b, h):
-        ok = tcp_ok(db.hostname, db.port or 5432) and (not valkey or valkey_ping(valkey))
-        return (200, {"ok": True}) if ok else (503, {"ok": False})
-
-    serve(int(os.environ.get("PORT", 8000)), {
-        ("GET", "/_health/"): health,
-        ("GET", "/"): lambda q, b, h: (200, "GlitchTip (LAB STAND-IN)"),
-    })
-    forever()
 
 
 def dokploy():

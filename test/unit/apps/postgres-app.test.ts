@@ -48,6 +48,16 @@ describe('the PostgreSQL compose file', () => {
     });
   });
 
+  it('health asks over TCP, never the socket the init-time server answers on', () => {
+    // The official entrypoint's temporary init server listens on the socket only
+    // (listen_addresses=''): a socket pg_isready says "healthy" before the database exists.
+    for (const major of [14, 16, 17, 18]) {
+      const hc = render(major).services.db.healthcheck as { test: string[] };
+      expect(hc.test[0]).toBe('CMD-SHELL');
+      expect(hc.test[1]).toMatch(/^pg_isready -h 127\.0\.0\.1 /);
+    }
+  });
+
   it('publishes only on the tailnet address, and nothing before there is one', () => {
     expect(render(18).services.db.ports).toEqual([]);
     expect(render(18, '100.77.0.11').services.db.ports).toEqual([
