@@ -63,6 +63,7 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
     docker: doc.docker,
     upstream: doc.upstream,
     observability: { retentionDays: doc.observability.retention_days },
+    dokploy: { ownerEmail: doc.dokploy.owner_email },
     secrets: [],
     lab: false,
     apps: Object.entries(doc.apps).map(([name, a]) => ({

@@ -125,6 +125,19 @@ export const inventorySchema = z
       .object({ retention_days: z.number().int().min(1).max(3650).default(31) })
       .strict()
       .default({}),
+    /** Dokploy on the control server (docs/stacks.md): its owner, created by infra before it is published. */
+    dokploy: z
+      .object({
+        owner_email: z
+          .string()
+          .regex(
+            /^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/,
+            'expected an email address like ops@example.com',
+          )
+          .optional(),
+      })
+      .strict()
+      .default({}),
     hosts: z.record(z.string().regex(HOST_NAME, 'host names are lowercase letters, digits and dashes'), host),
     apps: z
       .record(

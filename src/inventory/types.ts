@@ -43,6 +43,8 @@ export interface Inventory {
   upstream: InventoryDoc['upstream'];
   /** Loki on the control host keeps logs this many days (observability.retention_days). */
   observability: { retentionDays: number };
+  /** Dokploy's owner, created before Dokploy is published (dokploy.owner_email). */
+  dokploy: { ownerEmail?: string };
   /** Every secret value in play, for the redactor. */
   secrets: Secret[];
   /** True when connection details, upstreams and secrets come from the local lab. */

@@ -3,7 +3,8 @@ import type { AnyTask } from '../engine/task.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { alloyHealth, alloyStack, type LokiTarget, lokiUnknownTask } from '../tasks/alloy.js';
 import { type ComposeStack, composeStackTask } from '../tasks/compose-stack.js';
-import { DOKPLOY, dokployHealth, dokploySecrets, dokployStack, swarmTask } from '../tasks/dokploy.js';
+import { DOKPLOY, dokploySecrets, swarmTask } from '../tasks/dokploy.js';
+import { dokployTask } from '../tasks/dokploy-task.js';
 import { GLITCHTIP, glitchtipHealth, glitchtipSecrets, glitchtipStack } from '../tasks/glitchtip.js';
 import { hostSecretsTask, type SecretFile } from '../tasks/host-secrets.js';
 import {
@@ -56,7 +57,6 @@ function stackTasks(
 
 /** The control server's stacks: Loki + Grafana, GlitchTip, Dokploy (docs/stacks.md). */
 export function controlTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
-  const swarm = swarmTask(pre);
   return [
     ...stackTasks(
       observabilityStack(inv.observability.retentionDays),
@@ -65,8 +65,19 @@ export function controlTasks(inv: Inventory, host: Host, pre: string[]): AnyTask
       pre,
     ),
     ...stackTasks(glitchtipStack(host.tunnel?.routes ?? []), glitchtipHealth, glitchtipSecrets, pre),
+    ...dokployTasks(inv, host, pre),
+  ];
+}
+
+/** Dokploy as its installer makes it: host secret files, the swarm, then services, owner, Traefik. */
+function dokployTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
+  const dir = stackDir(DOKPLOY);
+  const secrets = hostSecretsTask(DOKPLOY, dir, dokploySecrets, pre);
+  const swarm = swarmTask(pre);
+  return [
+    secrets,
     swarm,
-    ...stackTasks(dokployStack(host.publicPorts), dokployHealth, dokploySecrets, [...pre, swarm.id]),
+    dokployTask(dir, inv.dokploy.ownerEmail, host.publicPorts, [...pre, secrets.id, swarm.id]),
   ];
 }
 

@@ -37,9 +37,11 @@ def serve(port, routes):
             body = self.rfile.read(n) if n else b""
             self.reply(*fn(urllib.parse.parse_qs(url.query), body, self.headers))
 
-        def reply(self, code, payload):
+        def reply(self, code, payload, headers=None):
             data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
             self.send_response(code)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
