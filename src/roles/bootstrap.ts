@@ -4,6 +4,7 @@ import type { Inventory } from '../inventory/types.js';
 import { aptSourceTask, cloudflaredSource, dockerSource, tailscaleSource } from '../tasks/apt-source.js';
 import { configTask, readyTask, tokenTask, unitTask } from '../tasks/cloudflared.js';
 import { daemonJsonTask, dockerPackagesTask, exposureTask } from '../tasks/docker.js';
+import { DOKPLOY_PORTS } from '../tasks/dokploy-services.js';
 import { packagesTask } from '../tasks/packages.js';
 import { serviceTask } from '../tasks/service.js';
 import { sshdTask } from '../tasks/sshd.js';
@@ -46,7 +47,11 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
       ['sshd', 'packages:ufw'],
     ),
 
-    ufwDockerTask(host.publicPorts, ['ufw']),
+    ufwDockerTask(
+      host.publicPorts,
+      ['ufw'],
+      host.role === 'control' ? DOKPLOY_PORTS.filter((p) => !host.publicPorts.includes(p)) : [],
+    ),
     daemonJsonTask(inv, ['ufw:docker']),
     dockerPackagesTask(inv.docker.source, [
       'file:/etc/docker/daemon.json',

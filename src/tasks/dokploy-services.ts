@@ -14,6 +14,8 @@ export const APP_SERVICE = 'dokploy';
 export const TRAEFIK_CONTAINER = 'dokploy-traefik';
 export const NETWORK = 'dokploy-network';
 export const SECRET_LABEL = 'io.infra.sha256';
+/** Dokploy's and its Traefik's host ports: on every address, so closed by DOCKER-USER unless public_ports. */
+export const DOKPLOY_PORTS = [80, 443, 3000] as const;
 
 export interface Mount {
   type: string;

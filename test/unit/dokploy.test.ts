@@ -13,6 +13,7 @@ import {
 } from '../../src/tasks/dokploy-services.js';
 import { applyDokploy, parseDokploy } from '../../src/tasks/dokploy-task.js';
 import { STACK_IMAGES } from '../../src/tasks/stack-images.js';
+import { dockerUserBlock } from '../../src/tasks/ufw-docker.js';
 
 const [pg, app] = desiredServices() as [ServiceSpec, ServiceSpec];
 const EMAIL = 'ops@example.com';
@@ -177,5 +178,17 @@ describe('exposure audit: binds infra cannot address are firewalled, anything el
     ['dokploy.1.k3x9\t0.0.0.0:5432->5432/tcp', ['port-public']],
   ])('%s', (ps, kinds) => {
     expect(diffExposure(parsePublished(ps), []).map((c) => c.kind)).toEqual(kinds);
+  });
+});
+
+describe("DOCKER-USER: Dokploy's ports closed to every source but the tailnet, private ranges included", () => {
+  it('drops new connections to 3000/80/443 before the private-range returns; public_ports opens one', () => {
+    const block = dockerUserBlock([], [80, 443, 3000]);
+    const drop = block.indexOf('--ctorigdstport 3000 --ctdir ORIGINAL -j ufw-docker-logging-deny');
+    expect(drop).toBeGreaterThan(block.indexOf('-i tailscale0 -j RETURN'));
+    expect(drop).toBeLessThan(block.indexOf('-j RETURN -s 10.0.0.0/8'));
+    expect(dockerUserBlock([443], [80, 3000])).not.toMatch(
+      /ctorigdstport 443 --ctdir ORIGINAL -j ufw-docker-logging-deny/,
+    );
   });
 });
