@@ -37,10 +37,20 @@ export interface ServiceSpec {
   ports: Port[];
   networks: string[];
   mounts: Mount[];
+  /** `dnsrr` (see desiredServices) or swarm's default `vip`. */
+  endpointMode: string;
 }
 
 /** The Docker secrets (named as the installer names them) and the host files they are made from. */
 export const DOCKER_SECRETS = ['dokploy_postgres_password', 'dokploy_auth_secret'] as const;
+
+/**
+ * The installer's ENDPOINT_MODE=dnsrr ("kernels without IPVS", and its Proxmox-LXC default):
+ * service names resolve to the task's address instead of a virtual IP balanced by IPVS. One
+ * replica each, so the VIP balances nothing; dnsrr works on every kernel (the lab's hosts have
+ * no IPVS, so there a VIP never answers) and with host-mode ports.
+ */
+const ENDPOINT_MODE = 'dnsrr';
 
 export function desiredServices(): ServiceSpec[] {
   const pgSecret = { source: 'dokploy_postgres_password', target: '/run/secrets/postgres_password' };
@@ -57,6 +67,7 @@ export function desiredServices(): ServiceSpec[] {
       ports: [],
       networks: [NETWORK],
       mounts: [{ type: 'volume', source: 'dokploy-postgres', target: '/var/lib/postgresql/data' }],
+      endpointMode: ENDPOINT_MODE,
     },
     {
       name: APP_SERVICE,
@@ -77,6 +88,7 @@ export function desiredServices(): ServiceSpec[] {
         { type: 'bind', source: '/etc/dokploy', target: '/etc/dokploy' },
         { type: 'volume', source: 'dokploy', target: '/root/.docker' },
       ],
+      endpointMode: ENDPOINT_MODE,
     },
   ];
 }
@@ -117,6 +129,7 @@ export function parseServiceSpec(json: string, networks: Record<string, string>)
       (c.Mounts ?? []).map((m: Json) => ({ type: m.Type, source: m.Source, target: m.Target })),
       mountKey,
     ),
+    endpointMode: s.EndpointSpec?.Mode ?? 'vip',
   };
 }
 
@@ -127,6 +140,10 @@ export function specDelta(have: ServiceSpec, want: ServiceSpec): { why: string[]
   if (have.image !== want.image) {
     why.push(`image ${want.image} (runs ${have.image})`);
     args.push('--image', want.image);
+  }
+  if (have.endpointMode !== want.endpointMode) {
+    why.push(`endpoint mode ${want.endpointMode} (is ${have.endpointMode})`);
+    args.push('--endpoint-mode', want.endpointMode);
   }
   const set = <T>(
     name: string,
@@ -197,6 +214,8 @@ export function createServiceCmd(s: ServiceSpec, withPorts: boolean): string {
     '1',
     '--constraint',
     'node.role==manager',
+    '--endpoint-mode',
+    s.endpointMode,
     ...s.networks.flatMap((n) => ['--network', n]),
     ...s.env.flatMap((e) => ['--env', e]),
     ...s.secrets.flatMap((x) => ['--secret', `source=${x.source},target=${x.target}`]),

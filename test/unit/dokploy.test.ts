@@ -68,6 +68,7 @@ describe('Dokploy as its installer makes it (install.sh, constants.ts, auth-secr
       ['service-spec'],
     ],
     ['network gone', withApp({ networks: [] }), ['service-spec']],
+    ['endpoint mode vip (needs IPVS)', withApp({ endpointMode: 'vip' }), ['service-spec']],
     ['service missing', synced({ services: { [PG_SERVICE]: pg, [APP_SERVICE]: null } }), ['service-missing']],
     ['crash-looping', synced({ replicas: { [PG_SERVICE]: '1/1', [APP_SERVICE]: '0/1' } }), ['service-down']],
     ['secret missing', synced({ secrets: { dokploy_auth_secret: 'bb' } }), ['secret-missing']],
@@ -151,6 +152,7 @@ describe('Dokploy as its installer makes it (install.sh, constants.ts, auth-secr
         Networks: [{ Target: 'net123' }],
       },
       EndpointSpec: {
+        Mode: 'dnsrr',
         Ports: [{ Protocol: 'tcp', TargetPort: 3000, PublishedPort: 3000, PublishMode: 'host' }],
       },
     };
