@@ -159,7 +159,8 @@ export function applyDokploy(
   const addr = (p: number) => (publicPorts.includes(p) ? '' : '127.0.0.1:');
   lines.push(
     'i=0; until [ -f /etc/dokploy/traefik/traefik.yml ]; do i=$((i+1)); [ $i -lt 30 ] || { echo "stack dokploy: Dokploy wrote no /etc/dokploy/traefik/traefik.yml" >&2; exit 1; }; sleep 1; done',
-    `state=$(docker inspect -f '{{.State.Status}}' ${TRAEFIK_CONTAINER} 2>/dev/null || echo missing)`,
+    // Not `$(… || echo missing)`: a failed inspect still prints an empty line first.
+    `state=$(docker inspect -f '{{.State.Status}}' ${TRAEFIK_CONTAINER} 2>/dev/null) || state=missing`,
     'if [ "$state" = missing ]; then',
     `  docker run -d --name ${TRAEFIK_CONTAINER} --restart always --network ${NETWORK} --label io.infra.created=1 -v /etc/dokploy/traefik/traefik.yml:/etc/traefik/traefik.yml -v /etc/dokploy/traefik/dynamic:/etc/dokploy/traefik/dynamic -v /var/run/docker.sock:/var/run/docker.sock:ro -p ${addr(80)}80:80/tcp -p ${addr(443)}443:443/tcp -p ${addr(443)}443:443/udp ${shq(STACK_IMAGES.traefik)} >/dev/null`,
     `elif [ "$state" != running ]; then docker start ${TRAEFIK_CONTAINER} >/dev/null; fi`,
