@@ -70,6 +70,7 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
       emailUrlRef: doc.glitchtip.email_url,
       fromEmail: doc.glitchtip.from_email,
     },
+    dokploy: { ownerEmail: doc.dokploy.owner_email },
     secrets: [],
     lab: false,
     apps: Object.entries(doc.apps).map(([name, a]) => ({

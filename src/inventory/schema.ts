@@ -140,6 +140,19 @@ export const inventorySchema = z
       .default({}),
     /** GlitchTip on the control host (docs/stacks.md): its superuser, registration, outgoing mail. */
     glitchtip: glitchtip.optional(),
+    /** Dokploy on the control server (docs/stacks.md): its owner, created by infra before it is published. */
+    dokploy: z
+      .object({
+        owner_email: z
+          .string()
+          .regex(
+            /^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/,
+            'expected an email address like ops@example.com',
+          )
+          .optional(),
+      })
+      .strict()
+      .default({}),
     hosts: z.record(z.string().regex(HOST_NAME, 'host names are lowercase letters, digits and dashes'), host),
     apps: z
       .record(

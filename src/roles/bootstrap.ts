@@ -5,6 +5,7 @@ import { aptSourceTask, cloudflaredSource, dockerSource, tailscaleSource } from 
 import { bootOrderTasks } from '../tasks/boot-order.js';
 import { configTask, readyTask, tokenTask, unitTask } from '../tasks/cloudflared.js';
 import { daemonJsonTask, dockerPackagesTask, exposureTask } from '../tasks/docker.js';
+import { DOKPLOY_PORTS } from '../tasks/dokploy-services.js';
 import { packagesTask } from '../tasks/packages.js';
 import { serviceTask } from '../tasks/service.js';
 import { sshdTask } from '../tasks/sshd.js';
@@ -50,7 +51,11 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
     // Before Docker is installed, so its very first boot is already ordered after the tailnet.
     ...bootOrderTasks(['docker.service', ...(host.tunnel ? ['cloudflared.service'] : [])], base),
 
-    ufwDockerTask(host.publicPorts, ['ufw']),
+    ufwDockerTask(
+      host.publicPorts,
+      ['ufw'],
+      host.role === 'control' ? DOKPLOY_PORTS.filter((p) => !host.publicPorts.includes(p)) : [],
+    ),
     daemonJsonTask(inv, ['ufw:docker']),
     dockerPackagesTask(inv.docker.source, [
       'file:/etc/docker/daemon.json',

@@ -3,7 +3,8 @@ import type { AnyTask } from '../engine/task.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { alloyHealth, alloyStack, type LokiTarget, lokiUnknownTask } from '../tasks/alloy.js';
 import { type ComposeStack, composeStackTask } from '../tasks/compose-stack.js';
-import { DOKPLOY, dokployHealth, dokploySecrets, dokployStack, swarmTask } from '../tasks/dokploy.js';
+import { DOKPLOY, dokploySecrets, swarmTask } from '../tasks/dokploy.js';
+import { dokployTask } from '../tasks/dokploy-task.js';
 import { GLITCHTIP, glitchtipHealth, glitchtipSecrets, glitchtipStack } from '../tasks/glitchtip.js';
 import { glitchtipAdminTask } from '../tasks/glitchtip-admin.js';
 import { glitchtipMailTask, glitchtipWarnings } from '../tasks/glitchtip-mail.js';
@@ -80,8 +81,11 @@ export function hostWarnings(inv: Inventory, hostName: string): string[] {
   return host?.role === 'control' ? glitchtipWarnings(inv.glitchtip) : [];
 }
 
-/** Tasks that create a web UI's administrator: the tunnel publishes no route before they ran. */
-export const ROUTE_GATES = [`stack:${GLITCHTIP}:superuser`];
+/**
+ * Tasks that create a web UI's administrator: the tunnel publishes no route before they ran
+ * (GlitchTip's superuser; Dokploy's task signs its owner up before it publishes port 3000).
+ */
+export const ROUTE_GATES = [`stack:${GLITCHTIP}:superuser`, `stack:${DOKPLOY}`];
 const TUNNEL_ROUTES = 'file:/etc/cloudflared/config.yml';
 
 /** Pure: the tunnel's ingress rules wait for every administrator task in the plan. */
@@ -93,7 +97,6 @@ export function gateTunnelRoutes(tasks: AnyTask[]): AnyTask[] {
 
 /** The control server's stacks: Loki + Grafana, GlitchTip, Dokploy (docs/stacks.md). */
 export function controlTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
-  const swarm = swarmTask(pre);
   return [
     ...stackTasks(
       observabilityStack(inv.observability.retentionDays),
@@ -102,8 +105,19 @@ export function controlTasks(inv: Inventory, host: Host, pre: string[]): AnyTask
       pre,
     ),
     ...glitchtipTasks(inv, host, pre),
+    ...dokployTasks(inv, host, pre),
+  ];
+}
+
+/** Dokploy as its installer makes it: host secret files, the swarm, then services, owner, Traefik. */
+function dokployTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
+  const dir = stackDir(DOKPLOY);
+  const secrets = hostSecretsTask(DOKPLOY, dir, dokploySecrets, pre);
+  const swarm = swarmTask(pre);
+  return [
+    secrets,
     swarm,
-    ...stackTasks(dokployStack(host.publicPorts), dokployHealth, dokploySecrets, [...pre, swarm.id]),
+    dokployTask(dir, inv.dokploy.ownerEmail, host.publicPorts, [...pre, secrets.id, swarm.id]),
   ];
 }
 

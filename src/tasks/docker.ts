@@ -122,9 +122,26 @@ export function isPublicAddress(address: string): boolean {
   return !a.toLowerCase().startsWith('fd7a:115c:a1e0:');
 }
 
+/**
+ * Binds whose address infra cannot choose, so the DOCKER-USER rules (ufw-docker.ts) are what keeps
+ * them off the public address: Dokploy's swarm task publishes 3000 in host mode, which binds
+ * every address (swarm has no host_ip), and Dokploy recreates dokploy-traefik with 80/443 on
+ * every address (traefik-setup.ts initializeStandaloneTraefik sets HostPort only). Any other
+ * port of these containers (Traefik's dashboard 8080, extra ports added in Dokploy) is reported.
+ */
+const FIREWALLED: { container: RegExp; ports: number[] }[] = [
+  { container: /^dokploy\.\d+\.[a-z0-9]+$/, ports: [3000] },
+  { container: /^dokploy-traefik$/, ports: [80, 443] },
+];
+const firewalled = (p: Published) =>
+  FIREWALLED.some(
+    (f) => f.container.test(p.container) && p.ports[0] === p.ports[1] && f.ports.includes(p.ports[0]),
+  );
+
 export function diffExposure(published: Published[], allowed: number[]): Change[] {
   return published
     .filter((p) => isPublicAddress(p.address))
+    .filter((p) => !firewalled(p))
     .filter((p) => {
       for (let port = p.ports[0]; port <= p.ports[1]; port++) if (!allowed.includes(port)) return true;
       return false;

@@ -1,52 +1,19 @@
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
-import { type ComposeStack, composeText } from './compose-stack.js';
 import type { SecretFile } from './host-secrets.js';
 import { sections } from './os-release.js';
-import type { HealthCheck } from './stack-health.js';
 import { STACK_IMAGES } from './stack-images.js';
-import { ipv4, loadTemplate, publish, stackDir, TAILNET_VARS_PROBE } from './stacks.js';
+import { ipv4, TAILNET_VARS_PROBE } from './stacks.js';
 
 export const DOKPLOY = 'dokploy';
 export const DOKPLOY_NETWORK = 'dokploy-network';
-const TRAEFIK_DIR = '/etc/dokploy/traefik';
 
 export const dokploySecrets: SecretFile[] = [
   { name: 'dokploy_postgres_password', readBy: { image: STACK_IMAGES.dokployPostgres, user: 'postgres' } },
   { name: 'dokploy_auth_secret', readBy: { image: STACK_IMAGES.dokploy } },
+  // The owner's password: read on the host only (infra signs up and in with it).
+  { name: 'dokploy_owner_password', readBy: { image: STACK_IMAGES.dokploy } },
 ];
-
-export const dokployHealth: HealthCheck[] = [
-  { service: 'dokploy', port: 3000, path: '/' },
-  // Traefik's routes belong to Dokploy: any HTTP answer (404 included) means it is serving.
-  { service: 'traefik', port: 80, path: '/', expect: 'any' },
-];
-
-/** Pure: each port on loopback, or on every address when the inventory lists it in public_ports. */
-export function dokployPorts(ports: readonly number[], publicPorts: readonly number[]) {
-  return ports.map((p) => publish(publicPorts.includes(p) ? '0.0.0.0' : '127.0.0.1', p, p));
-}
-
-export function renderDokploy(tailnet: string | undefined, publicPorts: readonly number[]): string {
-  const doc = loadTemplate(DOKPLOY);
-  doc.setIn(['services', 'postgres', 'image'], STACK_IMAGES.dokployPostgres);
-  doc.setIn(['services', 'dokploy', 'image'], STACK_IMAGES.dokploy);
-  doc.setIn(['services', 'traefik', 'image'], STACK_IMAGES.traefik);
-  doc.setIn(['services', 'dokploy', 'environment', 'ADVERTISE_ADDR'], ipv4(tailnet) ?? '');
-  doc.setIn(['services', 'dokploy', 'ports'], doc.createNode(dokployPorts([3000], publicPorts)));
-  doc.setIn(['services', 'traefik', 'ports'], doc.createNode(dokployPorts([80, 443], publicPorts)));
-  return composeText(doc);
-}
-
-export function dokployStack(publicPorts: readonly number[]): ComposeStack {
-  return {
-    project: DOKPLOY,
-    dir: stackDir(DOKPLOY),
-    varsProbe: TAILNET_VARS_PROBE,
-    render: (vars) => renderDokploy(vars.tailnet, publicPorts),
-    waitSec: 240,
-  };
-}
 
 export interface SwarmState {
   docker: boolean;
@@ -54,7 +21,6 @@ export interface SwarmState {
   swarm: string;
   /** "overlay true" when the attachable overlay exists, "" when it does not. */
   network: string;
-  traefikConfig: boolean;
   tailnet?: string;
 }
 
@@ -66,8 +32,6 @@ export const SWARM_PROBE = [
   "docker node inspect self -f '{{.Status.State}}' >/dev/null 2>&1 && echo active || docker info -f '{{.Swarm.LocalNodeState}}' 2>/dev/null",
   'echo @@network',
   `docker network inspect -f '{{.Driver}} {{.Attachable}}' ${DOKPLOY_NETWORK} 2>/dev/null || true`,
-  'echo @@traefik',
-  `[ -f ${TRAEFIK_DIR}/traefik.yml ] && [ -d ${TRAEFIK_DIR}/dynamic ] && echo yes || echo no`,
   'echo @@tailnet',
   TAILNET_VARS_PROBE,
 ].join('\n');
@@ -78,7 +42,6 @@ export function parseSwarm(stdout: string): SwarmState {
     docker: !s.has('nodocker'),
     swarm: (s.get('swarm') ?? '').trim(),
     network: (s.get('network') ?? '').trim(),
-    traefikConfig: (s.get('traefik') ?? '').trim() === 'yes',
     tailnet: ipv4((s.get('tailnet') ?? '').trim().replace(/^tailnet=/, '')),
   };
 }
@@ -112,29 +75,8 @@ export function diffSwarm(st: SwarmState): Change[] {
       expected: 'overlay true',
       actual: st.network || null,
     });
-  if (!st.traefikConfig)
-    changes.push({
-      summary: `seed ${TRAEFIK_DIR}/traefik.yml (once: Dokploy owns it afterwards)`,
-      kind: 'file-missing',
-    });
   return changes;
 }
-
-/** Seeded once when missing; Dokploy rewrites it from its UI, so infra never compares it. */
-export const TRAEFIK_SEED = `# Seeded by infra once; Dokploy manages this file from here on.
-entryPoints:
-  web:
-    address: ":80"
-  websecure:
-    address: ":443"
-providers:
-  docker:
-    exposedByDefault: false
-  file:
-    directory: /etc/dokploy/traefik/dynamic
-    watch: true
-ping: {}
-`;
 
 export function swarmScript(st: SwarmState): string {
   const lines = ['set -e'];
@@ -151,10 +93,10 @@ export function swarmScript(st: SwarmState): string {
     lines.push(
       `docker network inspect ${DOKPLOY_NETWORK} >/dev/null 2>&1 || docker network create --driver overlay --attachable ${DOKPLOY_NETWORK} >/dev/null`,
     );
-  lines.push(
-    `mkdir -p ${TRAEFIK_DIR}/dynamic`,
-    `[ -f ${TRAEFIK_DIR}/traefik.yml ] || printf '%s' ${shq(TRAEFIK_SEED)} > ${TRAEFIK_DIR}/traefik.yml`,
-  );
+  // No traefik.yml seed: Dokploy writes its own default only when none exists
+  // (packages/server/src/setup/traefik-setup.ts createDefaultTraefikConfig), and a seed without
+  // its swarm provider and letsencrypt resolver would shut that default out for good.
+  lines.push('mkdir -p /etc/dokploy');
   return lines.join('\n');
 }
 

@@ -1,7 +1,8 @@
 /**
  * The images of the role stacks, pinned here so a tag change is one reviewed line, and so the lab
  * can provide the same NAME:TAG (docs/stacks.md says which are real there and which stand in).
- * Dokploy follows its install script's `latest`: it updates itself, a pin would fight that.
+ * Dokploy is pinned too (a release tag, never `latest`): infra owns the dokploy service's image,
+ * so an in-app update shows as drift until this line follows it (docs/stacks.md).
  */
 export const STACK_IMAGES = {
   loki: 'grafana/loki:3.5.3',
@@ -11,7 +12,7 @@ export const STACK_IMAGES = {
   glitchtip: 'glitchtip/glitchtip:6.2.6',
   glitchtipPostgres: 'postgres:18',
   valkey: 'valkey/valkey:8',
-  dokploy: 'dokploy/dokploy:latest',
+  dokploy: 'dokploy/dokploy:v0.30.2',
   dokployPostgres: 'postgres:16',
   traefik: 'traefik:v3.6.7',
 } as const;

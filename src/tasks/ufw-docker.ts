@@ -14,7 +14,10 @@ const END = '# END UFW AND DOCKER';
  * containers (sources there are 100.64.0.0/10, outside the RFC 1918 returns), and each host port
  * in public_ports is let through by its original (pre-DNAT) destination port.
  */
-export function dockerUserBlock(publicPorts: readonly number[]): string {
+export function dockerUserBlock(
+  publicPorts: readonly number[],
+  privatePorts: readonly number[] = [],
+): string {
   return [
     BEGIN,
     '*filter',
@@ -27,6 +30,16 @@ export function dockerUserBlock(publicPorts: readonly number[]): string {
     '-A DOCKER-USER -m conntrack --ctstate INVALID -j DROP',
     '-A DOCKER-USER -i docker0 -o docker0 -j ACCEPT',
     '-A DOCKER-USER -i tailscale0 -j RETURN',
+    // Ports whose bind address infra cannot choose (Dokploy's, docker.ts FIREWALLED): closed to
+    // every source but the tailnet and loopback, private ranges included (a provider's LAN).
+    ...[...privatePorts]
+      .sort((a, b) => a - b)
+      .flatMap((p) =>
+        ['tcp', 'udp'].map(
+          (proto) =>
+            `-A DOCKER-USER -p ${proto} -m conntrack --ctstate NEW --ctorigdstport ${p} --ctdir ORIGINAL -j ufw-docker-logging-deny`,
+        ),
+      ),
     ...[...publicPorts]
       .sort((a, b) => a - b)
       .flatMap((p) =>
@@ -103,8 +116,12 @@ export function writeRulesScript(content: string): { script: string; stdin: stri
  * The DOCKER-USER block in after.rules. A bad reload can leave the firewall half loaded, so it
  * runs under the lockout guard; the rollback writes the probed file back and reloads.
  */
-export function ufwDockerTask(publicPorts: readonly number[], after: string[] = []): Task<FileState> {
-  const block = dockerUserBlock(publicPorts);
+export function ufwDockerTask(
+  publicPorts: readonly number[],
+  after: string[] = [],
+  privatePorts: readonly number[] = [],
+): Task<FileState> {
+  const block = dockerUserBlock(publicPorts, privatePorts);
   return {
     id: 'ufw:docker',
     after,

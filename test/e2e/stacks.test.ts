@@ -20,7 +20,7 @@ import { ensureLab, infra, onHost, resetInventory } from './harness.js';
 let TOUCAN: ReturnType<typeof labHost>;
 let HORNBILL: ReturnType<typeof labHost>;
 const SECRETS =
-  '/srv/infra/stacks/observability/grafana_admin_password /srv/infra/stacks/glitchtip/pg_password /srv/infra/stacks/glitchtip/secret_key /srv/infra/stacks/glitchtip/database_url /srv/infra/stacks/dokploy/dokploy_postgres_password /srv/infra/stacks/dokploy/dokploy_auth_secret';
+  '/srv/infra/stacks/observability/grafana_admin_password /srv/infra/stacks/glitchtip/pg_password /srv/infra/stacks/glitchtip/secret_key /srv/infra/stacks/glitchtip/database_url /srv/infra/stacks/dokploy/dokploy_postgres_password /srv/infra/stacks/dokploy/dokploy_auth_secret /srv/infra/stacks/dokploy/dokploy_owner_password';
 const sums = async () => (await onHost('toucan', `stat -c '%n %a' ${SECRETS}; sha256sum ${SECRETS}`)).stdout;
 
 /** A TCP connect from this machine; only lab addresses are ever tried. */
@@ -61,7 +61,6 @@ describe('role stacks on the lab (stand-ins for Grafana, Loki, Alloy, GlitchTip,
       'alloy-alloy-1',
       'glitchtip-web-1',
       'glitchtip-worker-1',
-      'dokploy-dokploy-1',
       'dokploy-traefik',
     ])
       expect(ps).toMatch(new RegExp(`^${c} Up`, 'm'));
@@ -69,6 +68,9 @@ describe('role stacks on the lab (stand-ins for Grafana, Loki, Alloy, GlitchTip,
     expect(ps).toMatch(/^glitchtip-valkey-1 Up .*\(healthy\)/m);
     expect(ps).toMatch(/^glitchtip-migrate-1 Exited \(0\)/m);
     expect((await onHost('hornbill', "docker ps --format '{{.Names}}'")).stdout).toContain('alloy-alloy-1');
+    // Dokploy as its installer makes it: two swarm services, one task each running.
+    const svc = (await onHost('toucan', "docker service ls --format '{{.Name}} {{.Replicas}}'")).stdout;
+    expect(svc.split('\n').sort()).toEqual(['dokploy 1/1', 'dokploy-postgres 1/1']);
 
     const before = await sums();
     for (const h of ['toucan', 'hornbill']) {
@@ -77,7 +79,7 @@ describe('role stacks on the lab (stand-ins for Grafana, Loki, Alloy, GlitchTip,
       expect(again.changes, again.stdout).toBe(0);
     }
     expect(await sums()).toBe(before);
-    expect(before.match(/ 600$/gm)).toHaveLength(6);
+    expect(before.match(/ 600$/gm)).toHaveLength(7);
     const check = await run('check');
     expect(check.code, check.all).toBe(0);
   });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { lokiPushUrl, renderAlloy, renderAlloyConfig } from '../../src/tasks/alloy.js';
 import { diffStack, oneShotsOf, type StackState } from '../../src/tasks/compose-stack.js';
-import { diffSwarm, dokployPorts, parseSwarm, renderDokploy, swarmScript } from '../../src/tasks/dokploy.js';
+import { diffSwarm, parseSwarm, swarmScript } from '../../src/tasks/dokploy.js';
 import { glitchtipDomain, glitchtipStack, renderGlitchtip } from '../../src/tasks/glitchtip.js';
 import { renderLokiConfig, renderObservability } from '../../src/tasks/observability.js';
 import { STACK_IMAGES } from '../../src/tasks/stack-images.js';
@@ -140,31 +140,17 @@ describe('glitchtip stack', () => {
 });
 
 describe('dokploy', () => {
-  it.each([
-    [[], ['127.0.0.1', '127.0.0.1', '127.0.0.1']],
-    [[443], ['127.0.0.1', '127.0.0.1', '0.0.0.0']],
-    [
-      [3000, 80, 443],
-      ['0.0.0.0', '0.0.0.0', '0.0.0.0'],
-    ],
-  ])('public_ports %j -> 3000, 80, 443 bound on %j', (pub, addrs) => {
-    expect(dokployPorts([3000, 80, 443], pub).map((p) => p.host_ip)).toEqual(addrs);
-    const s = services(renderDokploy(TAILNET, pub));
-    expect([...s.dokploy!.ports!, ...s.traefik!.ports!].map((p) => p.host_ip)).toEqual(addrs);
+  const st = (swarm: string, network = 'overlay true', tailnet: string | undefined = TAILNET) => ({
+    docker: true,
+    swarm,
+    network,
+    tailnet,
   });
-
-  const st = (
-    swarm: string,
-    network = 'overlay true',
-    traefikConfig = true,
-    tailnet: string | undefined = TAILNET,
-  ) => ({ docker: true, swarm, network, traefikConfig, tailnet });
   it.each([
     [st('active'), []],
     [st('inactive'), ['swarm-inactive']],
     [st('active', ''), ['network-missing']],
     [st('active', 'bridge false'), ['network-missing']],
-    [st('active', 'overlay true', false), ['file-missing']],
     [st('pending'), ['swarm-foreign']],
     [st('locked'), ['swarm-foreign']],
   ])('swarm %j -> %j', (state, kinds) => {
@@ -173,22 +159,21 @@ describe('dokploy', () => {
 
   it('never leaves a swarm; initialises only an inactive one, on the tailnet address', () => {
     for (const s of ['active', 'inactive', 'pending', 'error', 'locked'])
-      expect(swarmScript(st(s, '', false))).not.toMatch(/swarm leave|--force/);
+      expect(swarmScript(st(s, ''))).not.toMatch(/swarm leave|--force|traefik\.yml/);
     expect(swarmScript(st('active', ''))).not.toContain('swarm init');
     expect(swarmScript(st('inactive'))).toContain(
       `--advertise-addr ${TAILNET} --listen-addr ${TAILNET}:2377`,
     );
-    expect(swarmScript({ ...st('inactive', '', false), tailnet: undefined })).toMatch(/exit 1$/);
+    expect(swarmScript({ ...st('inactive', ''), tailnet: undefined })).toMatch(/exit 1$/);
     expect(swarmScript(st('pending'))).toMatch(/resolve it by hand.*exit 1$/);
   });
 
   it('reads the probe', () => {
-    const out = '@@swarm\ninactive\n@@network\n\n@@traefik\nno\n@@tailnet\ntailnet=100.77.0.10\n';
+    const out = '@@swarm\ninactive\n@@network\n\n@@tailnet\ntailnet=100.77.0.10\n';
     expect(parseSwarm(out)).toEqual({
       docker: true,
       swarm: 'inactive',
       network: '',
-      traefikConfig: false,
       tailnet: TAILNET,
     });
     expect(parseSwarm('@@nodocker\n').docker).toBe(false);
