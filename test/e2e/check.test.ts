@@ -45,6 +45,8 @@ const reportSchema = z
             .strict(),
           findings: z.array(finding),
           changes: z.array(finding),
+          // Said about the host but not drift (GlitchTip without outgoing mail): README's --json.
+          warnings: z.array(z.string()).optional(),
           stats: z.object({ connections: z.number().int(), execs: z.number().int() }).strict(),
         })
         .strict(),
