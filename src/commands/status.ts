@@ -62,7 +62,11 @@ async function hostStatus(inv: Inventory, host: Host, warnAt: number): Promise<H
     try {
       const apps = inv.apps.filter((a) => a.host === host.name);
       // A stack's health is whatever its plan checks: the same probe, reads and diff as `check`.
-      const health = planHost(inv, host.name).filter((t) => /^stack:.+:health$/.test(t.id)) as AnyTask[];
+      // Dokploy is swarm services, not a compose stack: its one task is its health (replicas
+      // running, Traefik up, the owner signs in) as well as its spec.
+      const health = planHost(inv, host.name).filter((t) =>
+        /^stack:.+:health$|^stack:dokploy$/.test(t.id),
+      ) as AnyTask[];
       const probes = [
         FACTS_PROBE,
         SECURITY_PROBE,
