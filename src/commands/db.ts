@@ -3,7 +3,7 @@ import { pathsFor, readLearned } from '../engine/connect.js';
 import { InfraError } from '../errors.js';
 import type { App, Host, Inventory } from '../inventory/types.js';
 import { shCmd, shq } from '../quote.js';
-import { appDir, passwordFile, pgPort } from '../tasks/postgres-app.js';
+import { passwordFile, pgPort, psqlArgv } from '../tasks/postgres-app.js';
 import { withApp } from './app-host.js';
 import type { GlobalOptions } from './converge.js';
 
@@ -74,29 +74,6 @@ export async function dbUrl(
   const { Redactor } = await import('../secrets.js');
   new Output(new Redactor()).line(url);
   return 0;
-}
-
-export function psqlArgv(app: string, sql?: string): string[] {
-  const base = ['docker', 'compose', '-p', app, '-f', `${appDir(app)}/compose.yaml`, 'exec'];
-  return sql === undefined
-    ? [...base, 'db', 'psql', '-U', app, '-d', app]
-    : [
-        ...base,
-        '-T',
-        'db',
-        'psql',
-        '-U',
-        app,
-        '-d',
-        app,
-        '-v',
-        'ON_ERROR_STOP=1',
-        '-X',
-        '-A',
-        '-t',
-        '-c',
-        sql,
-      ];
 }
 
 /** With -c: one statement over the run's connection; without: an interactive psql over OpenSSH -t. */

@@ -10,12 +10,12 @@ import {
   imageOf,
   majorFile,
   passwordFile,
+  psqlArgv,
   stopStackScript,
   volumeName,
 } from '../tasks/postgres-app.js';
 import { type AppSession, confirm, findApp, loadApps, withApp } from './app-host.js';
 import { converge, type GlobalOptions } from './converge.js';
-import { psqlArgv } from './db.js';
 
 /** Exact row counts of every table (not the statistics' estimates), one `schema.table count` line each. */
 export const ROW_COUNTS_SQL = `select format('%I.%I', n.nspname, c.relname) || ' ' || (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I', n.nspname, c.relname), false, true, '')))[1]::text from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%' order by 1`;

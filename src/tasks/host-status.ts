@@ -1,7 +1,7 @@
 import type { App } from '../inventory/types.js';
 import { shCmd, shq } from '../quote.js';
 import { backupDir, listBackupsScript, parseBackupList, STALE_AFTER_SEC } from './pg-backup.js';
-import { appDir } from './postgres-app.js';
+import { psqlArgv } from './postgres-app.js';
 import { TAILNET_VARS_PROBE } from './stacks.js';
 
 /**
@@ -52,26 +52,13 @@ export function diskProbe(backups: string): string {
 
 /** One app's PostgreSQL: version and database size (psql in its container), then its backups. */
 export function appProbe(app: string): string {
-  const psql = shCmd([
-    'docker',
-    'compose',
-    '-p',
-    app,
-    '-f',
-    `${appDir(app)}/compose.yaml`,
-    'exec',
-    '-T',
-    'db',
-    'psql',
-    '-U',
-    app,
-    '-d',
-    app,
-    '-XAt',
-    '-c',
-    // The size first: Debian's server_version has spaces ("18.1 (Debian 18.1-1.pgdg13+1)").
-    "SELECT 'pg=' || pg_database_size(current_database()) || ' ' || current_setting('server_version')",
-  ]);
+  // The size first: Debian's server_version has spaces ("18.1 (Debian 18.1-1.pgdg13+1)").
+  const psql = shCmd(
+    psqlArgv(
+      app,
+      "SELECT 'pg=' || pg_database_size(current_database()) || ' ' || current_setting('server_version')",
+    ),
+  );
   return [`${psql} 2>&1 | sed -n 's/^pg=/pg=/p;t;s/^/pgerr=/p' | head -n3`, listBackupsScript(app)].join(
     '\n',
   );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appUrls, psqlArgv } from '../../../src/commands/db.js';
+import { appUrls } from '../../../src/commands/db.js';
 import { removeTimerScript } from '../../../src/commands/remove-app.js';
 import { compareCounts, parseRowCounts } from '../../../src/commands/upgrade-pg.js';
 import { shCmd } from '../../../src/quote.js';
@@ -12,6 +12,7 @@ import {
   restoreScript,
   verifyScript,
 } from '../../../src/tasks/pg-backup.js';
+import { psqlArgv } from '../../../src/tasks/postgres-app.js';
 
 describe('backup listing', () => {
   it('keeps only this app’s dumps, newest first, and flags a missing checksum', () => {
