@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeAppText } from '../../src/inventory/edit.js';
 import {
+  answers,
   changedCount,
   ensureLab,
   INVENTORY,
@@ -47,19 +47,6 @@ type Item = { task: string; kind: string };
 type Report = { hosts: { changes: Item[]; findings: Item[] }[] };
 const mine = (stdout: string, key: 'changes' | 'findings') =>
   (JSON.parse(stdout) as Report).hosts.flatMap((h) => h[key]).filter((c) => MINE.test(c.task));
-
-function answers(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port, timeout: 2000 });
-    const done = (open: boolean) => {
-      s.destroy();
-      resolve(open);
-    };
-    s.on('connect', () => done(true));
-    s.on('error', () => done(false));
-    s.on('timeout', () => done(false));
-  });
-}
 
 /** Every app stack, volume, password, backup and timer on hornbill: test setup, by hand. */
 const clearApps = () =>

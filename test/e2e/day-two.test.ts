@@ -1,8 +1,7 @@
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropInPath } from '../../src/tasks/boot-order.js';
 import { changesOf, labHost, run, sleep, spawnInfra, sshWorks, waitOnHost } from './bootstrap-helpers.js';
-import { containerOf, ensureLab, infra, onHost, resetInventory } from './harness.js';
+import { answers, containerOf, ensureLab, infra, onHost, resetInventory } from './harness.js';
 
 /**
  * Day-two faults on the lab (docs/day-two.md): reboots, a dead Docker, the operator killed
@@ -53,19 +52,6 @@ async function stacksUp(host: string, timeoutMs = 180_000): Promise<void> {
   throw new Error(`${host}: stacks not up after ${timeoutMs / 1000} s:\n${last}`);
 }
 
-function answers(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: address, port, timeout: 3000 });
-    const done = (open: boolean) => {
-      s.destroy();
-      resolve(open);
-    };
-    s.on('connect', () => done(true));
-    s.on('error', () => done(false));
-    s.on('timeout', () => done(false));
-  });
-}
-
 /** The apps' published ports, as docker reports them (host:port on the tailnet address). */
 async function pgPorts(): Promise<{ app: string; address: string; port: number }[]> {
   const out: { app: string; address: string; port: number }[] = [];
@@ -86,7 +72,7 @@ async function cameBackByItself(host: string) {
     const tailnet = labHost('hornbill').tailnetAddress;
     for (const p of await pgPorts()) {
       expect(p.address, p.app).toBe(tailnet);
-      expect(await answers(p.address, p.port), `${p.app} on ${p.address}:${p.port}`).toBe(true);
+      expect(await answers(p.address, p.port, 3000), `${p.app} on ${p.address}:${p.port}`).toBe(true);
     }
     for (const app of APPS) {
       const t = await onHost(

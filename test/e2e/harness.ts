@@ -1,4 +1,5 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -77,4 +78,18 @@ export async function onHost(host: string, script: string): Promise<Run> {
 export function changedCount(stdout: string): number {
   const doc = JSON.parse(stdout) as { hosts: { changes: unknown[] }[] };
   return doc.hosts.reduce((n, h) => n + h.changes.length, 0);
+}
+
+/** A TCP connect from this machine: does anything answer? Only lab addresses are ever tried. */
+export function answers(host: string, port: number, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port, timeout: timeoutMs });
+    const done = (open: boolean) => {
+      s.destroy();
+      resolve(open);
+    };
+    s.on('connect', () => done(true));
+    s.on('error', () => done(false));
+    s.on('timeout', () => done(false));
+  });
 }

@@ -1,7 +1,6 @@
-import net from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { changesOf, labHost, labSecrets, outputs, run } from './bootstrap-helpers.js';
-import { ensureLab, infra, onHost, resetInventory } from './harness.js';
+import { answers, ensureLab, infra, onHost, resetInventory } from './harness.js';
 
 /**
  * The role stacks on the lab: `bootstrap toucan` then `bootstrap hornbill` deliver the control
@@ -22,20 +21,6 @@ let HORNBILL: ReturnType<typeof labHost>;
 const SECRETS =
   '/srv/infra/stacks/observability/grafana_admin_password /srv/infra/stacks/glitchtip/pg_password /srv/infra/stacks/glitchtip/secret_key /srv/infra/stacks/glitchtip/database_url /srv/infra/stacks/dokploy/dokploy_postgres_password /srv/infra/stacks/dokploy/dokploy_auth_secret /srv/infra/stacks/dokploy/dokploy_owner_password';
 const sums = async () => (await onHost('toucan', `stat -c '%n %a' ${SECRETS}; sha256sum ${SECRETS}`)).stdout;
-
-/** A TCP connect from this machine; only lab addresses are ever tried. */
-function answers(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: address, port, timeout: 2000 });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.on('connect', () => done(true));
-    s.on('error', () => done(false));
-    s.on('timeout', () => done(false));
-  });
-}
 
 describe('role stacks on the lab (stand-ins for Grafana, Loki, Alloy, GlitchTip, Dokploy, Traefik)', () => {
   beforeAll(async () => {
