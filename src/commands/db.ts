@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
-import { pathsFor, readLearned } from '../engine/connect.js';
 import { InfraError } from '../errors.js';
-import type { App, Host, Inventory } from '../inventory/types.js';
+import type { App } from '../inventory/types.js';
 import { shCmd, shq } from '../quote.js';
 import { passwordFile, pgPort, psqlArgv } from '../tasks/postgres-app.js';
+import { asRoot, opensshFor, runOpenssh } from '../transport/openssh.js';
 import { withApp } from './app-host.js';
 import type { GlobalOptions } from './converge.js';
 
@@ -90,35 +89,6 @@ export async function dbPsql(g: GlobalOptions, name: string, o: { command?: stri
   const host = inv.hosts.find((h) => h.name === app.host)!;
   if (!process.stdin.isTTY)
     throw new InfraError('infra db psql needs a terminal', `for scripts: infra db psql ${name} -c 'SQL'`);
-  return interactive(inv, host, psqlArgv(name));
-}
-
-/** OpenSSH, not ssh2: psql needs a real TTY; the host key is checked against infra's own pins. */
-export function sshArgv(inv: Inventory, host: Host, remote: string[]): string[] {
-  const path = pathsFor(host, readLearned(inv.stateDir))[0]!;
-  const cmd = host.ssh.user === 'root' ? shCmd(remote) : `sudo -n ${shCmd(remote)}`;
-  return [
-    '-t',
-    '-o',
-    `UserKnownHostsFile=${inv.knownHostsFile}`,
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    'BatchMode=yes',
-    '-p',
-    String(host.ssh.port),
-    ...(host.ssh.key ? ['-i', host.ssh.key, '-o', 'IdentitiesOnly=yes'] : []),
-    `${host.ssh.user}@${path.address}`,
-    cmd,
-  ];
-}
-
-function interactive(inv: Inventory, host: Host, remote: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ssh', sshArgv(inv, host, remote), { stdio: 'inherit' });
-    child.on('error', (e) =>
-      reject(new InfraError(`cannot run ssh: ${e.message}`, 'install OpenSSH client')),
-    );
-    child.on('exit', (code) => resolve(code ?? 1));
-  });
+  // OpenSSH, not ssh2: psql needs a real TTY. Same path and host-key pins as `infra ssh`.
+  return runOpenssh(await opensshFor(inv, host, { tty: true, remote: asRoot(host, shCmd(psqlArgv(name))) }));
 }
