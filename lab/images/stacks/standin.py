@@ -8,9 +8,9 @@ fails the start, as the real service would), and for Loki/Alloy a real log path:
 container logs from the Docker socket and pushes them as JSON to Loki, which keeps them and
 answers /loki/api/v1/query_range for equality selectors. Everything logs to stdout.
 """
-import base64, calendar, http.client, json, os, re, socket, sys, threading, time, urllib.parse
+import base64, json, os, re, sys, threading
 
-from standin_lib import KIND, die, docker_get, env_or_file, forever, log, serve
+from standin_lib import KIND, die, env_or_file, forever, log, serve
 from standin_glitchtip import glitchtip  # its own module: CSRF, registration, superuser (docs/lab.md)
 
 
@@ -67,17 +67,24 @@ def loki(args):
         return 204, ""
 
     def query_range(q, body, headers):
+        # Loki's HTTP API: `limit` defaults to 100 entries, `direction` to backward (newest first).
         query = q.get("query", ["{}"])[0]
+        limit = int(q.get("limit", ["100"])[0])
+        forward = q.get("direction", ["backward"])[0].lower() == "forward"
         match = dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', query.split("}")[0]))
         needle = re.search(r'\|=\s*"([^"]*)"', query)
-        result = {}
+        hits = []
         with lock:
             lines = open(store).read().splitlines() if os.path.exists(store) else []
         for raw in lines:
             e = json.loads(raw)
             if all(e["stream"].get(k) == v for k, v in match.items()) and (not needle or needle.group(1) in e["line"]):
-                key = json.dumps(e["stream"], sort_keys=True)
-                result.setdefault(key, {"stream": e["stream"], "values": []})["values"].append([e["ts"], e["line"]])
+                hits.append(e)
+        hits.sort(key=lambda e: int(e["ts"]), reverse=not forward)
+        result = {}
+        for e in hits[:limit]:
+            key = json.dumps(e["stream"], sort_keys=True)
+            result.setdefault(key, {"stream": e["stream"], "values": []})["values"].append([e["ts"], e["line"]])
         data = {"resultType": "streams", "result": list(result.values())}
         return 200, {"status": "success", "data": data}
 
@@ -90,65 +97,9 @@ def loki(args):
 
 
 def alloy(args):
-    cfg = next((a for a in args if a.endswith(".alloy")), None)
-    if not cfg or not os.path.exists(cfg):
-        die(f"config file missing: {cfg}")
-    m = re.search(r'url\s*=\s*"([^"]+/loki/api/v1/push)"', open(cfg).read())
-    if not m:
-        die(f"no loki.write endpoint url in {cfg}")
-    url = urllib.parse.urlparse(m.group(1))
-    storage = next((a.split("=", 1)[1] for a in args if a.startswith("--storage.path=")), "/var/lib/alloy/data")
-    os.makedirs(storage, exist_ok=True)
-    pos_file = os.path.join(storage, "standin-positions.json")
-    positions = json.load(open(pos_file)) if os.path.exists(pos_file) else {}
-    host = socket.gethostname()
-    log(f"shipping docker container logs of {host} to {m.group(1)}")
-    serve(12345, {("GET", "/-/ready"): lambda q, b, h: (200, "Alloy is ready.")})
-    while True:
-        try:
-            for c in json.loads(docker_get("/containers/json")):
-                ship(c, url, host, positions)
-            json.dump(positions, open(pos_file, "w"))
-        except OSError as e:
-            log(f"retrying: {e}")
-        time.sleep(2)
+    import standin_alloy  # its own module: loki.write's batching, retries and drops (docs/lab.md)
 
-
-def ship(c, url, host, positions):
-    # Positions are integer nanoseconds: a float would round and ship the last line again.
-    pos = int(str(positions.get(c["Id"], "0")).replace(".", ""))  # older files kept "s.nnnnnnnnn"
-    since = f"{pos // 10**9}.{pos % 10**9:09d}"
-    raw = docker_get(f"/containers/{c['Id']}/logs?stdout=1&stderr=1&timestamps=1&since={since}")
-    values, last = [], pos
-    while len(raw) >= 8:  # the multiplexed stream: 8-byte header (stream, size) per frame
-        size = int.from_bytes(raw[4:8], "big")
-        for line in raw[8 : 8 + size].decode("utf-8", "replace").splitlines():
-            ts, _, text = line.partition(" ")
-            m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z", ts)
-            if not m:
-                continue
-            secs = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
-            ns = f"{secs}{(m.group(2) or '').ljust(9, '0')[:9]}"
-            if int(ns) > pos:
-                values.append([ns, text])
-                last = max(last, int(ns))
-        raw = raw[8 + size :]
-    if not values:
-        return
-    labels = {
-        "container": c["Names"][0].lstrip("/"),
-        "compose_project": c["Labels"].get("com.docker.compose.project", ""),
-        "host": host,
-        "source": "docker",
-    }
-    conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=10)
-    conn.request("POST", url.path, json.dumps({"streams": [{"stream": labels, "values": values}]}), {"Content-Type": "application/json"})
-    r = conn.getresponse()
-    r.read()
-    if r.status // 100 == 2:
-        positions[c["Id"]] = str(last)
-    else:
-        log(f"push failed: {r.status}")
+    standin_alloy.alloy(args)
 
 
 def dokploy():
