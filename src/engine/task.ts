@@ -15,6 +15,11 @@ export interface Step {
   script: string;
   stdin?: string;
   timeoutMs?: number;
+  /**
+   * A change infra will not make, as data (tasks/lib/refuse.ts): the engine fails the task with
+   * this reason before running any of its steps; `script` is never sent.
+   */
+  refuse?: string;
 }
 
 /**
