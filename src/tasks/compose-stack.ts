@@ -1,10 +1,11 @@
 import { type Document, parse } from 'yaml';
-import type { Change, Task } from '../engine/task.js';
+import type { Change, Probe, Task } from '../engine/task.js';
 import { shCmd, shq } from '../quote.js';
 import { cached } from '../util/cached.js';
 import { unifiedDiff } from '../util/unified-diff.js';
-import { CONTAINERS, col, selectContainers, unlessDocker } from './docker-reads.js';
+import { col, selectContainers, unlessDocker } from './docker-reads.js';
 import { atomicWrite, base64Of, fromBase64 } from './lib/file.js';
+import { probeFields, probes } from './lib/probe.js';
 
 /**
  * A docker compose project kept to a rendered file: uploaded atomically, validated with
@@ -78,18 +79,22 @@ function hashesScript(s: Pick<ComposeStack, 'project' | 'dir'>): string {
   ].join('\n');
 }
 
-export function stackProbe(s: Pick<ComposeStack, 'project' | 'dir' | 'varsProbe'>): string {
+export function composeProbe(s: Pick<ComposeStack, 'project' | 'dir' | 'varsProbe'>): Probe {
   const f = shq(composeFile(s.dir));
   const ctr = (['service', 'state', 'configHash', 'image', 'status'] as const).map(col).join(' "\t" ');
-  return [
+  return probes(
     s.varsProbe ? `( ${s.varsProbe} ) | sed 's/^/var /'` : ':',
     `if [ -f ${f} ]; then echo "file $(${base64Of(composeFile(s.dir))})"; fi`,
     unlessDocker('echo nodocker'),
     `if [ -f ${f} ]; then\n${hashesScript(s)}\nfi | sed 's/^/hash /'`,
     selectContainers(`${col('project')} == p`, `"ctr " ${ctr}`, { p: s.project }),
     'true',
-  ].join('\n');
+  );
 }
+
+/** The probe's script alone (it expects $infra_containers set). */
+export const stackProbe = (s: Pick<ComposeStack, 'project' | 'dir' | 'varsProbe'>): string =>
+  composeProbe(s).script;
 
 export function parseStackProbe(stdout: string): StackState {
   const st: StackState = { docker: true, file: null, hashes: {}, containers: [], vars: {} };
@@ -261,8 +266,7 @@ export function composeStackTask(
   return {
     id,
     after,
-    probe: stackProbe(s),
-    reads: [CONTAINERS],
+    ...probeFields(composeProbe(s)),
     parse: parseStackProbe,
     diff: (st) => diffStack(s, st),
     apply: (st, changes) => {

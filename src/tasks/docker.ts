@@ -1,8 +1,9 @@
 import type { Change, Task } from '../engine/task.js';
 import type { Inventory } from '../inventory/types.js';
-import { CONTAINERS, col, selectContainers, unlessDocker } from './docker-reads.js';
+import { col, selectContainers, unlessDocker } from './docker-reads.js';
 import { type DesiredFile, fileTask } from './file.js';
 import { sections } from './lib/parse.js';
+import { probeFields, probes } from './lib/probe.js';
 import { refusal } from './lib/refuse.js';
 import { OS_PROBE, type OsRelease, parseOsRelease } from './os-release.js';
 import {
@@ -166,8 +167,12 @@ export function exposureTask(host: string, allowed: number[], after: string[] = 
   return {
     id: 'docker:exposure',
     after,
-    probe: `${unlessDocker(':')}\n${selectContainers(`${col('ports')} != ""`, `${col('name')} "\\t" ${col('ports')}`)}`,
-    reads: [CONTAINERS],
+    ...probeFields(
+      probes(
+        unlessDocker(':'),
+        selectContainers(`${col('ports')} != ""`, `${col('name')} "\\t" ${col('ports')}`),
+      ),
+    ),
     parse: parsePublished,
     diff: (p) => diffExposure(p, allowed),
     apply: (_s, changes) => [

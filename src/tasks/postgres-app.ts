@@ -5,7 +5,8 @@ import type { Change, Task } from '../engine/task.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { shq } from '../quote.js';
 import { type ComposeStack, composeCmd, composeStackTask, composeText } from './compose-stack.js';
-import { CONTAINERS, col, selectContainers, unlessDocker } from './docker-reads.js';
+import { col, selectContainers, unlessDocker } from './docker-reads.js';
+import { probeFields, probes } from './lib/probe.js';
 import { refusal } from './lib/refuse.js';
 import { chownToImageUser, generateOnce } from './lib/secret.js';
 import { ipv4, publish, TAILNET_VARS_PROBE } from './stacks.js';
@@ -222,8 +223,7 @@ export function orphansTask(wanted: readonly string[], after: string[]): Task<st
     id: 'apps:orphans',
     after,
     // Docker missing or down: no stack can be listed, and the docker service task already says why.
-    probe: `${unlessDocker(':')}\n${selectContainers(`${col('app')} != ""`, col('app'))}`,
-    reads: [CONTAINERS],
+    ...probeFields(probes(unlessDocker(':'), selectContainers(`${col('app')} != ""`, col('app')))),
     parse: (out) =>
       out
         .split('\n')
