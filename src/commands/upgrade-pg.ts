@@ -6,10 +6,8 @@ import { shCmd, shq } from '../quote.js';
 import { singleAppTasks } from '../roles/apps.js';
 import { restoreScript, runBackupScript } from '../tasks/pg-backup.js';
 import {
-  chownForImage,
-  imageOf,
+  chownPasswordScript,
   majorFile,
-  passwordFile,
   psqlArgv,
   stopStackScript,
   volumeName,
@@ -85,7 +83,7 @@ export async function upgradePg(
       s.out.line(`${s.host.name}: dumped ${name} (PostgreSQL ${from}, ${before.size} tables) to ${path}`);
       await s.run(stopStackScript(name), `stopping ${name}'s PostgreSQL ${from}`);
       await s.run(
-        `echo ${to} > ${shq(majorFile(name))}\n${chownForImage(shq(passwordFile(name)), shq(imageOf(to)))}`,
+        `echo ${to} > ${shq(majorFile(name))}\n${chownPasswordScript(name, to)}`,
         `preparing PostgreSQL ${to}`,
         { timeoutMs: 900_000 },
       );
@@ -98,7 +96,7 @@ export async function upgradePg(
     await withApp(g, name, async (s) => {
       await s.run(stopStackScript(name), `stopping ${name}'s PostgreSQL ${to}`);
       await s.run(
-        `echo ${from} > ${shq(majorFile(name))}\n${chownForImage(shq(passwordFile(name)), shq(imageOf(from)))}`,
+        `echo ${from} > ${shq(majorFile(name))}\n${chownPasswordScript(name, from)}`,
         'rolling back',
       );
     });

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { BatchRead, SharedRead } from './task.js';
+import { type BatchRead, readsScript } from './task.js';
+
+// The read protocol is part of the Task contract (task.ts); re-exported for the engine's callers.
+export { readsScript, sharedReadsOf } from './task.js';
 
 export interface ProbeOutput {
   stdout: string;
@@ -61,34 +64,6 @@ function inLanes(lanes: readonly string[]): string {
   const lane = `{\n${first || ':'}\n} 3>&1`; // `{ }` with nothing inside is a syntax error
   if (!rest.length) return lane;
   return `${lane} &\ninfra_lanes=$(\n${inLanes(rest)}\nprintf x\n)\nwait\nprintf '%s' "\${infra_lanes%x}"`;
-}
-
-/** Shell that sets each read's variable, in order (also for apply steps that poll outside a batch). */
-export function readsScript(reads: readonly BatchRead[]): string {
-  return reads.map((r) => `${r.name}=$( (\n${r.script}\n) </dev/null 2>/dev/null )`).join('\n');
-}
-
-/**
- * Pure: the shared reads of these tasks, each once, every read after the reads it uses; a
- * gathering read is built from the union of every task's args (sorted, so the script is stable).
- */
-export function sharedReadsOf(tasks: readonly { reads?: readonly SharedRead[] }[]): BatchRead[] {
-  const order: string[] = [];
-  const byName = new Map<string, { read: SharedRead; args: Set<string> }>();
-  const add = (r: SharedRead) => {
-    const seen = byName.get(r.name);
-    if (seen && seen.read.script !== r.script) throw new Error(`two shared reads named ${r.name}`);
-    for (const dep of r.reads ?? []) add(dep);
-    if (!seen) {
-      byName.set(r.name, { read: r, args: new Set(r.args) });
-      order.push(r.name);
-    } else for (const a of r.args ?? []) seen.args.add(a);
-  };
-  for (const t of tasks) for (const r of t.reads ?? []) add(r);
-  return order.map((name) => {
-    const { read, args } = byName.get(name)!;
-    return { name, script: typeof read.script === 'string' ? read.script : read.script([...args].sort()) };
-  });
 }
 
 /**

@@ -177,11 +177,15 @@ async function applyTask(
   p: Probed,
   guard: Guard | undefined,
 ): Promise<{ error: string; stderr?: string } | undefined> {
+  const steps = p.task.apply(p.state, p.changes);
+  // A refusal is data: the task fails with its reason before anything runs or is armed.
+  const refused = steps.find((s) => s.refuse !== undefined);
+  if (refused) return { error: 'refused (nothing was run)', stderr: refused.refuse };
   const deadman =
     p.task.rollback && guard
       ? await armDeadman(transport, guard, p.task.id, p.task.rollback(p.state))
       : undefined;
-  for (const step of p.task.apply(p.state, p.changes)) {
+  for (const step of steps) {
     const r = await transport.exec(step.script, { stdin: step.stdin, timeoutMs: step.timeoutMs });
     if (r.code !== 0) {
       await deadman?.fire();

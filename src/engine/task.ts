@@ -15,6 +15,11 @@ export interface Step {
   script: string;
   stdin?: string;
   timeoutMs?: number;
+  /**
+   * A change infra will not make, as data (tasks/lib/refuse.ts): the engine fails the task with
+   * this reason before running any of its steps; `script` is never sent.
+   */
+  refuse?: string;
 }
 
 /**
@@ -92,6 +97,43 @@ export interface SharedRead {
 export interface BatchRead {
   name: string;
   script: string;
+}
+
+/**
+ * A probe as a value: its script and the shared reads it uses, built together (tasks/lib/probe.ts)
+ * so a probe that filters `$infra_containers` cannot leave out the read that sets it.
+ */
+export interface Probe {
+  script: string;
+  reads: readonly SharedRead[];
+}
+
+/** Shell that sets each read's variable, in order (also for apply steps that poll outside a batch). */
+export function readsScript(reads: readonly BatchRead[]): string {
+  return reads.map((r) => `${r.name}=$( (\n${r.script}\n) </dev/null 2>/dev/null )`).join('\n');
+}
+
+/**
+ * Pure: the shared reads of these tasks, each once, every read after the reads it uses; a
+ * gathering read is built from the union of every task's args (sorted, so the script is stable).
+ */
+export function sharedReadsOf(tasks: readonly { reads?: readonly SharedRead[] }[]): BatchRead[] {
+  const order: string[] = [];
+  const byName = new Map<string, { read: SharedRead; args: Set<string> }>();
+  const add = (r: SharedRead) => {
+    const seen = byName.get(r.name);
+    if (seen && seen.read.script !== r.script) throw new Error(`two shared reads named ${r.name}`);
+    for (const dep of r.reads ?? []) add(dep);
+    if (!seen) {
+      byName.set(r.name, { read: r, args: new Set(r.args) });
+      order.push(r.name);
+    } else for (const a of r.args ?? []) seen.args.add(a);
+  };
+  for (const t of tasks) for (const r of t.reads ?? []) add(r);
+  return order.map((name) => {
+    const { read, args } = byName.get(name)!;
+    return { name, script: typeof read.script === 'string' ? read.script : read.script([...args].sort()) };
+  });
 }
 
 export interface Facts {

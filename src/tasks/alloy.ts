@@ -1,6 +1,6 @@
 import type { Task } from '../engine/task.js';
-import { shq } from '../quote.js';
 import { type ComposeStack, composeText } from './compose-stack.js';
+import { refusal } from './lib/refuse.js';
 import { LOKI_PORT } from './observability.js';
 import type { HealthCheck } from './stack-health.js';
 import { STACK_IMAGES } from './stack-images.js';
@@ -101,7 +101,7 @@ export function lokiUnknownTask(hostName: string, control: string, after: string
     diff: () => [
       { summary: why, kind: 'dependency-missing', expected: `${control} on the tailnet`, actual: null },
     ],
-    apply: () => [{ script: `echo ${shq(why)} >&2; exit 1` }],
+    apply: () => [refusal(why)],
     // An ordering wait, not a failure: the run exits 2 and says what to run (docs/bootstrap.md).
     wait: () => ({ on: control, run: `infra bootstrap ${control}` }),
   };

@@ -2,7 +2,9 @@ import path from 'node:path';
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
 import { unifiedDiff } from '../util/unified-diff.js';
-import { keyValues, OS_PROBE, type OsRelease, parseOsRelease, sections } from './os-release.js';
+import { atomicWrite, base64Of, parseContent, tempBeside } from './lib/file.js';
+import { keyValues, sections } from './lib/parse.js';
+import { OS_PROBE, type OsRelease, parseOsRelease } from './os-release.js';
 
 /** An upstream apt repository: where its signing key comes from and the one-line source that trusts it. */
 export interface AptSourceSpec {
@@ -64,7 +66,7 @@ export function parseAptSource(stdout: string): AptSourceState {
   return {
     os: parseOsRelease(s.get('os') ?? ''),
     hasKey: kv.get('key') === 'yes',
-    list: list === 'MISSING' ? null : Buffer.from(list, 'base64').toString('utf8'),
+    list: parseContent(list),
   };
 }
 
@@ -98,14 +100,12 @@ export function aptSourceScript(spec: AptSourceSpec, s: AptSourceState): string 
   const lines = [`mkdir -p --mode=0755 ${shq(keyDir)}`];
   if (!s.hasKey)
     lines.push(
-      `tmp=$(mktemp ${shq(`${keyDir}/.infra.XXXXXX`)})`,
+      // A download, not stdin, fills this temp file: atomicWrite's rename, spelled out.
+      tempBeside(spec.keyPath),
       `if ! curl -fsSL --retry 3 -o "$tmp" ${shq(spec.keyUrl(s.os))} || [ ! -s "$tmp" ]; then rm -f "$tmp"; echo ${shq(`could not download ${spec.keyUrl(s.os)}`)} >&2; exit 1; fi`,
       `chmod 0644 "$tmp" && mv -f "$tmp" ${shq(spec.keyPath)}`,
     );
-  lines.push(
-    `tmp=$(mktemp ${shq(`${path.posix.dirname(spec.listPath)}/.infra.XXXXXX`)})`,
-    `printf '%s\\n' ${shq(spec.listLine(s.os))} > "$tmp" && chmod 0644 "$tmp" && mv -f "$tmp" ${shq(spec.listPath)}`,
-  );
+  lines.push(atomicWrite({ path: spec.listPath, mode: '644' }));
   return lines.join('\n');
 }
 
@@ -119,10 +119,13 @@ export function aptSourceTask(spec: AptSourceSpec, after: string[] = []): Task<A
       OS_PROBE,
       'echo @@files',
       `if [ -s ${shq(spec.keyPath)} ]; then echo key=yes; else echo key=no; fi`,
-      `if [ -f ${shq(spec.listPath)} ]; then echo "list=$(base64 -w0 < ${shq(spec.listPath)})"; else echo list=MISSING; fi`,
+      `if [ -f ${shq(spec.listPath)} ]; then echo "list=$(${base64Of(spec.listPath)})"; else echo list=MISSING; fi`,
     ].join('\n'),
     parse: parseAptSource,
     diff: (s) => diffAptSource(spec, s),
-    apply: (s) => [{ script: aptSourceScript(spec, s), timeoutMs: 120_000 }],
+    // The list line goes on stdin, to the atomic write that ends the script.
+    apply: (s) => [
+      { script: aptSourceScript(spec, s), stdin: `${spec.listLine(s.os)}\n`, timeoutMs: 120_000 },
+    ],
   };
 }

@@ -1,6 +1,6 @@
 import type { Task } from '../engine/task.js';
-import type { FileState } from './file.js';
 import { fileTask } from './file.js';
+import type { FileState } from './lib/file.js';
 
 /**
  * Boot order: what infra publishes on the tailnet address starts only once that address exists.

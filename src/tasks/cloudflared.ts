@@ -4,8 +4,9 @@ import type { Change, Task } from '../engine/task.js';
 import type { TunnelRoute } from '../inventory/schema.js';
 import { shq } from '../quote.js';
 import type { Secret } from '../secrets.js';
-import { type DesiredFile, diffFile, type FileState, fileProbe, fileTask, parseFileProbe } from './file.js';
-import { keyValues } from './os-release.js';
+import { type DesiredFile, diffFile, fileTask } from './file.js';
+import { atomicWrite, type FileState, fileProbe, parseFileProbe } from './lib/file.js';
+import { keyValues } from './lib/parse.js';
 
 export const CF_DIR = '/etc/cloudflared';
 export const CF_TOKEN = `${CF_DIR}/token`;
@@ -94,11 +95,9 @@ export function tokenTask(token: Secret | undefined, after: string[] = []): Task
           script: [
             `mkdir -p --mode=0755 ${shq(CF_DIR)}`,
             'umask 077',
-            `tmp=$(mktemp ${shq(`${CF_DIR}/.infra.XXXXXX`)}) || exit 1`,
-            'cat > "$tmp" && chown root:root "$tmp" && chmod 0600 "$tmp"',
-            `mv -f "$tmp" ${shq(CF_TOKEN)}`,
+            atomicWrite({ path: CF_TOKEN, mode: '0600', owner: 'root:root' }),
             RESTART_IF_RUNNING,
-          ].join(' && '),
+          ].join('\n'),
           stdin: token.reveal(),
         },
       ];
@@ -110,10 +109,14 @@ export function tokenTask(token: Secret | undefined, after: string[] = []): Task
 export function configScript(): string {
   return [
     `mkdir -p --mode=0755 ${shq(CF_DIR)}`,
-    `tmp=$(mktemp ${shq(`${CF_DIR}/.infra.XXXXXX`)}) || exit 1`,
-    'cat > "$tmp" && chmod 0644 "$tmp"',
-    `if ! out=$(cloudflared tunnel --config "$tmp" ingress validate 2>&1); then rm -f "$tmp"; echo "cloudflared rejected the ingress rules, ${CF_CONFIG} is unchanged: $out" >&2; exit 1; fi`,
-    `mv -f "$tmp" ${shq(CF_CONFIG)}`,
+    atomicWrite({
+      path: CF_CONFIG,
+      mode: '644',
+      validate: {
+        command: 'cloudflared tunnel --config "$tmp" ingress validate',
+        invalid: `cloudflared rejected the ingress rules, ${CF_CONFIG} is unchanged`,
+      },
+    }),
     RESTART_IF_RUNNING,
   ].join('\n');
 }

@@ -1,9 +1,11 @@
 import { type Document, parse } from 'yaml';
-import type { Change, Task } from '../engine/task.js';
+import type { Change, Probe, Task } from '../engine/task.js';
 import { shCmd, shq } from '../quote.js';
 import { cached } from '../util/cached.js';
 import { unifiedDiff } from '../util/unified-diff.js';
-import { CONTAINERS, col, selectContainers, unlessDocker } from './docker-reads.js';
+import { col, selectContainers, unlessDocker } from './docker-reads.js';
+import { atomicWrite, base64Of, fromBase64 } from './lib/file.js';
+import { probeFields, probes } from './lib/probe.js';
 
 /**
  * A docker compose project kept to a rendered file: uploaded atomically, validated with
@@ -77,18 +79,22 @@ function hashesScript(s: Pick<ComposeStack, 'project' | 'dir'>): string {
   ].join('\n');
 }
 
-export function stackProbe(s: Pick<ComposeStack, 'project' | 'dir' | 'varsProbe'>): string {
+export function composeProbe(s: Pick<ComposeStack, 'project' | 'dir' | 'varsProbe'>): Probe {
   const f = shq(composeFile(s.dir));
   const ctr = (['service', 'state', 'configHash', 'image', 'status'] as const).map(col).join(' "\t" ');
-  return [
+  return probes(
     s.varsProbe ? `( ${s.varsProbe} ) | sed 's/^/var /'` : ':',
-    `if [ -f ${f} ]; then printf 'file '; base64 -w0 < ${f}; echo; fi`,
+    `if [ -f ${f} ]; then echo "file $(${base64Of(composeFile(s.dir))})"; fi`,
     unlessDocker('echo nodocker'),
     `if [ -f ${f} ]; then\n${hashesScript(s)}\nfi | sed 's/^/hash /'`,
     selectContainers(`${col('project')} == p`, `"ctr " ${ctr}`, { p: s.project }),
     'true',
-  ].join('\n');
+  );
 }
+
+/** The probe's script alone (it expects $infra_containers set). */
+export const stackProbe = (s: Pick<ComposeStack, 'project' | 'dir' | 'varsProbe'>): string =>
+  composeProbe(s).script;
 
 export function parseStackProbe(stdout: string): StackState {
   const st: StackState = { docker: true, file: null, hashes: {}, containers: [], vars: {} };
@@ -96,7 +102,7 @@ export function parseStackProbe(stdout: string): StackState {
     const [tag, ...rest] = line.split(' ');
     const body = rest.join(' ');
     if (tag === 'nodocker') st.docker = false;
-    else if (tag === 'file') st.file = Buffer.from(body.trim(), 'base64').toString('utf8');
+    else if (tag === 'file') st.file = fromBase64(body);
     else if (tag === 'hash') {
       const [svc, hash] = body.trim().split(/\s+/);
       if (svc && hash) st.hashes[svc] = hash;
@@ -219,17 +225,21 @@ export function diffStack(s: Pick<ComposeStack, 'project' | 'dir' | 'render'>, s
 
 /** Upload to a temp file beside the target, validate it, rename, then `up --wait`. */
 export function applyStackScript(s: ComposeStack, changes: Change[]): string {
-  const dir = shq(s.dir);
   const recreate = changes.some((c) => c.kind === 'stack-unhealthy') ? ['--force-recreate'] : [];
   const wait = String(s.waitSec ?? 180);
   return [
     'set -e',
-    `mkdir -p ${dir} && chmod 700 ${dir}`,
-    `tmp=$(mktemp ${shq(`${s.dir}/.compose.XXXXXX`)})`,
-    'trap \'rm -f "$tmp"\' EXIT',
-    'cat > "$tmp"',
-    `docker compose -p ${shq(s.project)} -f "$tmp" config -q`,
-    `chmod 600 "$tmp" && mv -f "$tmp" ${shq(composeFile(s.dir))}`,
+    // Validated beside the live file, so relative paths (env files, configs) resolve the same.
+    atomicWrite({
+      path: composeFile(s.dir),
+      mode: '600',
+      mkdir: '700',
+      tempPrefix: '.compose',
+      validate: {
+        command: `docker compose -p ${shq(s.project)} -f "$tmp" config -q`,
+        invalid: `stack ${s.project}: docker compose rejected the file, ${composeFile(s.dir)} is unchanged`,
+      },
+    }),
     `if ! ${composeCmd(s.project, s.dir, 'up', '-d', '--remove-orphans', ...recreate, '--wait', '--wait-timeout', wait)}; then`,
     `  echo "stack ${s.project} is not healthy after ${wait}s; last log lines:" >&2`,
     `  ${composeCmd(s.project, s.dir, 'logs', '--no-color', '--tail', '15')} >&2 || true`,
@@ -256,8 +266,7 @@ export function composeStackTask(
   return {
     id,
     after,
-    probe: stackProbe(s),
-    reads: [CONTAINERS],
+    ...probeFields(composeProbe(s)),
     parse: parseStackProbe,
     diff: (st) => diffStack(s, st),
     apply: (st, changes) => {

@@ -1,4 +1,4 @@
-import type { SharedRead } from '../engine/task.js';
+import type { Probe, SharedRead } from '../engine/task.js';
 import { shq } from '../quote.js';
 
 /**
@@ -33,16 +33,21 @@ export const CONTAINERS: SharedRead = {
 };
 
 /** Exits the probe with `line` when Docker is not installed. */
-export const unlessDocker = (line: string): string =>
-  `[ "$infra_containers" != @@nodocker ] || { ${line}; exit 0; }`;
+export const unlessDocker = (line: string): Probe => ({
+  script: `[ "$infra_containers" != @@nodocker ] || { ${line}; exit 0; }`,
+  reads: [CONTAINERS],
+});
 
 /**
  * A probe's filter of CONTAINERS: `awk` with `where` and `print` over the columns (`col()`),
  * and `-v` variables for the values compared (passed apart, so no value is parsed as awk).
  */
-export function selectContainers(where: string, print: string, vars: Record<string, string> = {}): string {
+export function selectContainers(where: string, print: string, vars: Record<string, string> = {}): Probe {
   const v = Object.entries(vars).flatMap(([k, val]) => ['-v', shq(`${k}=${val}`)]);
-  return `printf '%s\\n' "$infra_containers" | awk -F '\\t' ${v.join(' ')} ${shq(`${where} { print ${print} }`)}`;
+  return {
+    script: `printf '%s\\n' "$infra_containers" | awk -F '\\t' ${v.join(' ')} ${shq(`${where} { print ${print} }`)}`,
+    reads: [CONTAINERS],
+  };
 }
 
 /**
@@ -53,7 +58,7 @@ export const CONTAINER_ADDRESSES: SharedRead = {
   name: 'infra_addresses',
   reads: [CONTAINERS],
   script: [
-    `ids=$(${selectContainers(`${col('state')} == "running" && ${col('project')} != ""`, col('id'))})`,
+    `ids=$(${selectContainers(`${col('state')} == "running" && ${col('project')} != ""`, col('id')).script})`,
     '[ -z "$ids" ] || docker inspect -f ' +
       shq(
         '{{index .Config.Labels "com.docker.compose.project"}}\t{{index .Config.Labels "com.docker.compose.service"}}{{range $n, $e := .NetworkSettings.Networks}}\t{{$n}}={{$e.IPAddress}}{{end}}',
@@ -63,8 +68,9 @@ export const CONTAINER_ADDRESSES: SharedRead = {
 };
 
 /** Shell: the address of a running service of `project` on `network`, or nothing. */
-export function addressOf(project: string, service: string, network: string): string {
-  return `printf '%s\\n' "$infra_addresses" | awk -F '\\t' -v p=${shq(project)} -v s=${shq(service)} -v n=${shq(`${network}=`)} ${shq(
+export function addressOf(project: string, service: string, network: string): Probe {
+  const script = `printf '%s\\n' "$infra_addresses" | awk -F '\\t' -v p=${shq(project)} -v s=${shq(service)} -v n=${shq(`${network}=`)} ${shq(
     '$1 == p && $2 == s { for (i = 3; i <= NF; i++) if (index($i, n) == 1) { print substr($i, length(n) + 1); exit } }',
   )}`;
+  return { script, reads: [CONTAINER_ADDRESSES] };
 }

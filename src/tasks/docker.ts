@@ -1,9 +1,11 @@
 import type { Change, Task } from '../engine/task.js';
 import type { Inventory } from '../inventory/types.js';
-import { shq } from '../quote.js';
-import { CONTAINERS, col, selectContainers, unlessDocker } from './docker-reads.js';
+import { col, selectContainers, unlessDocker } from './docker-reads.js';
 import { type DesiredFile, fileTask } from './file.js';
-import { OS_PROBE, type OsRelease, parseOsRelease, sections } from './os-release.js';
+import { sections } from './lib/parse.js';
+import { probeFields, probes } from './lib/probe.js';
+import { refusal } from './lib/refuse.js';
+import { OS_PROBE, type OsRelease, parseOsRelease } from './os-release.js';
 import {
   diffPackages,
   installPackagesScript,
@@ -165,16 +167,18 @@ export function exposureTask(host: string, allowed: number[], after: string[] = 
   return {
     id: 'docker:exposure',
     after,
-    probe: `${unlessDocker(':')}\n${selectContainers(`${col('ports')} != ""`, `${col('name')} "\\t" ${col('ports')}`)}`,
-    reads: [CONTAINERS],
+    ...probeFields(
+      probes(
+        unlessDocker(':'),
+        selectContainers(`${col('ports')} != ""`, `${col('name')} "\\t" ${col('ports')}`),
+      ),
+    ),
     parse: parsePublished,
     diff: (p) => diffExposure(p, allowed),
     apply: (_s, changes) => [
-      {
-        script: `echo ${shq(
-          `${changes.map((c) => c.summary).join('; ')}: publish on 127.0.0.1 or the tailnet address, or list the port in hosts.${host}.public_ports (the firewall blocks it meanwhile)`,
-        )} >&2; exit 1`,
-      },
+      refusal(
+        `${changes.map((c) => c.summary).join('; ')}: publish on 127.0.0.1 or the tailnet address, or list the port in hosts.${host}.public_ports (the firewall blocks it meanwhile)`,
+      ),
     ],
   };
 }

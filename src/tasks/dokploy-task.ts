@@ -13,7 +13,8 @@ import {
   specDelta,
   TRAEFIK_CONTAINER,
 } from './dokploy-services.js';
-import { sections } from './os-release.js';
+import { sections } from './lib/parse.js';
+import { refusal } from './lib/refuse.js';
 import { STACK_IMAGES } from './stack-images.js';
 
 /** How long apply waits for Dokploy to answer (its own wait-for-postgres allows 120 s). */
@@ -115,10 +116,9 @@ export function applyDokploy(
   email: string,
   publicPorts: readonly number[],
 ): string {
+  const refused = dokployRefusal(st, dir, email);
+  if (refused) return refusal(refused).script;
   const lines = ['set -e', helpers(dir, email)];
-  const foreign = DOCKER_SECRETS.filter((x) => st.secrets[x] !== undefined && st.secrets[x] !== st.files[x]);
-  if (foreign.length)
-    return `echo ${shq(`stack dokploy: docker secret ${foreign.join(', ')} does not hold infra's file under ${dir}; docker secrets are immutable: rotate by hand (docs/stacks.md)`)} >&2; exit 1`;
   if (st.compose)
     lines.push(
       'ids=$(docker ps -aq --filter label=com.docker.compose.project=dokploy)',
@@ -172,6 +172,16 @@ export function applyDokploy(
  * Dokploy's services, secrets, owner and Traefik container. `check` compares only what infra
  * owns (docs/stacks.md): Traefik's files and the container's spec once running are Dokploy's.
  */
+/** Why infra will not converge Dokploy as probed (tasks/lib/refuse.ts), if it will not. */
+export function dokployRefusal(st: DokployState, dir: string, email: string | undefined): string | undefined {
+  if (!email)
+    return 'stack dokploy: set dokploy.owner_email in the inventory (Dokploy is never published before its owner exists)';
+  const foreign = DOCKER_SECRETS.filter((x) => st.secrets[x] !== undefined && st.secrets[x] !== st.files[x]);
+  if (foreign.length)
+    return `stack dokploy: docker secret ${foreign.join(', ')} does not hold infra's file under ${dir}; docker secrets are immutable: rotate by hand (docs/stacks.md)`;
+  return undefined;
+}
+
 export function dokployTask(
   dir: string,
   email: string | undefined,
@@ -184,13 +194,12 @@ export function dokployTask(
     probe: dokployProbe(dir, email ?? ''),
     parse: parseDokploy,
     diff: (st) => diffDokploy(st, email),
-    apply: (st) => [
-      {
-        script: email
-          ? applyDokploy(st, dir, email, publicPorts)
-          : "echo 'stack dokploy: set dokploy.owner_email in the inventory (Dokploy is never published before its owner exists)' >&2; exit 1",
-        timeoutMs: (DOKPLOY_WAIT_SEC * 2 + 120) * 1000,
-      },
-    ],
+    apply: (st) => {
+      const refused = dokployRefusal(st, dir, email);
+      if (refused || !email) return [refusal(refused ?? '')];
+      return [
+        { script: applyDokploy(st, dir, email, publicPorts), timeoutMs: (DOKPLOY_WAIT_SEC * 2 + 120) * 1000 },
+      ];
+    },
   };
 }

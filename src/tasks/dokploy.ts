@@ -1,7 +1,8 @@
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
 import type { SecretFile } from './host-secrets.js';
-import { sections } from './os-release.js';
+import { sections } from './lib/parse.js';
+import { refusal } from './lib/refuse.js';
 import { STACK_IMAGES } from './stack-images.js';
 import { ipv4, TAILNET_VARS_PROBE } from './stacks.js';
 
@@ -78,17 +79,27 @@ export function diffSwarm(st: SwarmState): Change[] {
   return changes;
 }
 
+/** Why infra will not touch this swarm (tasks/lib/refuse.ts), if it will not. */
+export function swarmRefusal(st: SwarmState): string | undefined {
+  if (st.swarm === 'inactive')
+    return st.tailnet
+      ? undefined
+      : 'no tailnet address yet: the swarm is only ever advertised on the tailnet';
+  if (st.swarm !== 'active')
+    return `the Docker swarm is ${st.swarm}: resolve it by hand; infra never leaves or re-creates a swarm`;
+  return undefined;
+}
+
 export function swarmScript(st: SwarmState): string {
+  const refused = swarmRefusal(st);
+  if (refused) return refusal(refused).script;
   const lines = ['set -e'];
-  if (st.swarm === 'inactive') {
-    if (!st.tailnet)
-      return "echo 'no tailnet address yet: the swarm is only ever advertised on the tailnet' >&2; exit 1";
+  if (st.swarm === 'inactive' && st.tailnet) {
     // Checked again here, at the last moment: a swarm is never re-initialised, never left.
     lines.push(
       `if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" = inactive ]; then docker swarm init --advertise-addr ${shq(st.tailnet)} --listen-addr ${shq(`${st.tailnet}:2377`)} >/dev/null; fi`,
     );
-  } else if (st.swarm !== 'active')
-    return `echo ${shq(`the Docker swarm is ${st.swarm}: resolve it by hand; infra never leaves or re-creates a swarm`)} >&2; exit 1`;
+  }
   if (st.network !== 'overlay true')
     lines.push(
       `docker network inspect ${DOKPLOY_NETWORK} >/dev/null 2>&1 || docker network create --driver overlay --attachable ${DOKPLOY_NETWORK} >/dev/null`,
@@ -107,6 +118,9 @@ export function swarmTask(after: string[]): Task<SwarmState> {
     probe: SWARM_PROBE,
     parse: parseSwarm,
     diff: diffSwarm,
-    apply: (st) => [{ script: swarmScript(st), timeoutMs: 120_000 }],
+    apply: (st) => {
+      const refused = swarmRefusal(st);
+      return [refused ? refusal(refused) : { script: swarmScript(st), timeoutMs: 120_000 }];
+    },
   };
 }

@@ -1,7 +1,6 @@
-import path from 'node:path';
 import type { Change, Task } from '../engine/task.js';
-import { shq } from '../quote.js';
 import { unifiedDiff } from '../util/unified-diff.js';
+import { atomicWrite, type FileState, fileProbe, parseFileProbe } from './lib/file.js';
 
 export interface DesiredFile {
   path: string;
@@ -13,23 +12,6 @@ export interface DesiredFile {
   onChange?: string;
   /** The content holds secrets: show no diff, only that it changed. */
   sensitive?: boolean;
-}
-
-export type FileState =
-  | { exists: false }
-  | { exists: true; mode: string; owner: string; group: string; content: string };
-
-/** Reads mode, owner and content (base64, so any byte survives the trip). */
-export function fileProbe(p: string): string {
-  return `f=${shq(p)}\nif [ -f "$f" ]; then stat -c '%a %U %G' "$f"; base64 -w0 < "$f"; echo; else echo MISSING; fi`;
-}
-
-export function parseFileProbe(stdout: string): FileState {
-  const [meta = '', b64 = ''] = stdout.split('\n');
-  if (meta.trim() === 'MISSING') return { exists: false };
-  const [mode, owner, group] = meta.trim().split(' ');
-  if (!mode || !owner || !group) throw new Error(`unexpected stat output: ${meta}`);
-  return { exists: true, mode, owner, group, content: Buffer.from(b64.trim(), 'base64').toString('utf8') };
 }
 
 export function diffFile(want: DesiredFile, state: FileState): Change[] {
@@ -69,19 +51,17 @@ export function diffFile(want: DesiredFile, state: FileState): Change[] {
   return changes;
 }
 
-/** Atomic write: content on stdin to a temp file beside the target, then chmod, chown, rename. */
+/** Atomic write (tasks/lib/file.ts): content on stdin, then `onChange` once the rename is done. */
 export function writeFileScript(want: DesiredFile): string {
   const owner = want.owner ?? 'root';
-  return [
-    `f=${shq(want.path)}`,
-    `mkdir -p ${shq(path.posix.dirname(want.path))}`,
-    `tmp=$(mktemp ${shq(`${path.posix.dirname(want.path)}/.infra.XXXXXX`)})`,
-    'cat > "$tmp"',
-    `chmod ${shq(want.mode)} "$tmp"`,
-    `chown ${shq(`${owner}:${want.group ?? owner}`)} "$tmp"`,
-    'mv -f "$tmp" "$f"',
-    ...(want.onChange ? [want.onChange] : []),
-  ].join(' && ');
+  const write = atomicWrite({
+    path: want.path,
+    mode: want.mode,
+    owner: `${owner}:${want.group ?? owner}`,
+    mkdir: true,
+    as: 'f',
+  });
+  return want.onChange ? `${write}\n${want.onChange}` : write;
 }
 
 export function fileTask(want: DesiredFile, after: string[] = []): Task<FileState> {

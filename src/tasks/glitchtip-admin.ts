@@ -2,6 +2,7 @@ import type { Change, Task } from '../engine/task.js';
 import { EMAIL } from '../inventory/schema.js';
 import { shq } from '../quote.js';
 import { GLITCHTIP } from './glitchtip.js';
+import { refusal } from './lib/refuse.js';
 import { stackDir } from './stacks.js';
 
 /**
@@ -96,7 +97,7 @@ export function glitchtipAdminTask(email: string, host: string, after: string[])
       // A demoted owner is GlitchTip's own change: reported, never silently promoted back.
       if (st.kind === 'user') {
         const why = `GlitchTip user ${email} exists but is not a superuser: promote it in GlitchTip's admin, or set glitchtip.admin_email to another address`;
-        return [{ script: `echo ${shq(why)} >&2; exit 1` }];
+        return [refusal(why)];
       }
       return [{ script: createAdminScript(email), timeoutMs: 120_000 }];
     },

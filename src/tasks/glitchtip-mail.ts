@@ -3,6 +3,8 @@ import type { GlitchtipSettings } from '../inventory/types.js';
 import { shq } from '../quote.js';
 import { sha256 } from './cloudflared.js';
 import { GLITCHTIP, MAIL_ENV } from './glitchtip.js';
+import { atomicWrite } from './lib/file.js';
+import { refusal } from './lib/refuse.js';
 import { stackDir } from './stacks.js';
 
 /**
@@ -59,15 +61,11 @@ export function diffMailEnv(gt: GlitchtipSettings | undefined, st: MailEnvState)
  * the compose task (probed again after this one changed) compares compose's fresh hash.
  */
 export function mailEnvScript(): string {
-  const dir = shq(stackDir(GLITCHTIP));
   const compose = `${stackDir(GLITCHTIP)}/compose.yaml`;
   return [
     'set -e',
-    `mkdir -p ${dir} && chmod 700 ${dir}`,
     'umask 077',
-    `tmp=$(mktemp ${shq(`${stackDir(GLITCHTIP)}/.mail.XXXXXX`)})`,
-    'cat > "$tmp" && chmod 600 "$tmp"',
-    `mv -f "$tmp" ${shq(mailEnvPath())}`,
+    atomicWrite({ path: mailEnvPath(), mode: '600', mkdir: '700', tempPrefix: '.mail' }),
     `rm -f ${shq(`${stackDir(GLITCHTIP)}/.config-hash`)}`,
     `if [ -f ${shq(compose)} ] && [ -n "$(docker ps -q --filter label=com.docker.compose.project=${GLITCHTIP})" ]; then`,
     `  docker compose -p ${GLITCHTIP} -f ${shq(compose)} up -d --no-deps --force-recreate web worker`,
@@ -86,7 +84,7 @@ export function glitchtipMailTask(gt: GlitchtipSettings | undefined, after: stri
       const content = mailEnvContent(gt);
       if (content === undefined) {
         const why = `the SMTP URL is not set: export ${gt?.emailUrlRef?.slice(4)} (glitchtip.email_url)`;
-        return [{ script: `echo ${shq(why)} >&2; exit 1` }];
+        return [refusal(why)];
       }
       return [{ script: mailEnvScript(), stdin: content, timeoutMs: 300_000 }];
     },

@@ -1,5 +1,6 @@
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
+import { chownToImageUser, generateOnce } from './lib/secret.js';
 
 /**
  * A secret file of a stack, made on the host and never leaving it except through
@@ -100,23 +101,13 @@ export function secretsScript(dir: string, files: readonly SecretFile[]): string
   const d = shq(dir);
   const lines = ['set -e', `mkdir -p ${d} && chmod 700 ${d}`, 'umask 077'];
   for (const f of files.filter((x) => !x.from)) {
-    const p = shq(`${dir}/${f.name}`);
-    lines.push(
-      `if [ ! -s ${p} ]; then head -c 96 /dev/urandom | base64 -w0 | tr -dc A-Za-z0-9 | head -c 48 > ${p}.tmp && mv -f ${p}.tmp ${p}; fi`,
-    );
+    lines.push(generateOnce(`${dir}/${f.name}`, 48));
   }
   for (const f of files.filter((x) => x.from)) {
     const p = shq(`${dir}/${f.name}`);
     lines.push(`${derive(dir, f)} > ${p}.tmp && mv -f ${p}.tmp ${p}`);
   }
-  for (const f of files) {
-    const p = shq(`${dir}/${f.name}`);
-    const who = f.readBy.user ? `id -u ${f.readBy.user}):$(id -g ${f.readBy.user}` : 'id -u):$(id -g';
-    lines.push(
-      `ids=$(docker run --rm -q --entrypoint sh ${shq(f.readBy.image)} -c ${shq(`echo "$(${who})"`)})`,
-      `chown "$ids" ${p} && chmod 600 ${p}`,
-    );
-  }
+  for (const f of files) lines.push(chownToImageUser(`${dir}/${f.name}`, f.readBy.image, f.readBy.user));
   return lines.join('\n');
 }
 

@@ -1,3 +1,5 @@
+import { keyValues } from './lib/parse.js';
+
 /** The distributions bootstrap supports, by codename; anything else is refused with a clear error. */
 export const SUPPORTED = {
   debian: ['bookworm', 'trixie'],
@@ -31,31 +33,4 @@ export function parseOsRelease(stdout: string): OsRelease {
       `unsupported OS ${os || '?'} ${codename || '?'} (supported: Debian 12/13, Ubuntu 22.04/24.04)`,
     );
   return { os: os as OsId, codename, arch: kv.get('arch') || 'amd64' };
-}
-
-/** Pure: `key=value` lines into a map (first value wins; blank and foreign lines ignored). */
-export function keyValues(stdout: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of stdout.split('\n')) {
-    const m = /^([a-z0-9_]+)=(.*)$/.exec(line.trim());
-    if (m && !out.has(m[1]!)) out.set(m[1]!, m[2]!);
-  }
-  return out;
-}
-
-/** Pure: a probe's stdout cut into sections by `@@name` marker lines. */
-export function sections(stdout: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let name = '';
-  let lines: string[] = [];
-  for (const line of stdout.split('\n')) {
-    const m = /^@@([a-z0-9-]+)$/.exec(line);
-    if (m) {
-      if (name) out.set(name, lines.join('\n'));
-      name = m[1]!;
-      lines = [];
-    } else lines.push(line);
-  }
-  if (name) out.set(name, lines.join('\n'));
-  return out;
 }

@@ -5,7 +5,10 @@ import type { Change, Task } from '../engine/task.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { shq } from '../quote.js';
 import { type ComposeStack, composeCmd, composeStackTask, composeText } from './compose-stack.js';
-import { CONTAINERS, col, selectContainers, unlessDocker } from './docker-reads.js';
+import { col, selectContainers, unlessDocker } from './docker-reads.js';
+import { probeFields, probes } from './lib/probe.js';
+import { refusal } from './lib/refuse.js';
+import { chownToImageUser, generateOnce } from './lib/secret.js';
 import { ipv4, publish, TAILNET_VARS_PROBE } from './stacks.js';
 
 /** Where an app's stack lives on its host: compose.yaml, pg_password (0600), pg-major. */
@@ -112,24 +115,18 @@ export type PasswordState = 'missing' | { mode: string };
 
 /** Generates the app's password once, on the host; readable by the image's postgres user only. */
 export function passwordScript(app: string, major: number): string {
-  const f = shq(passwordFile(app));
-  const img = shq(imageOf(major));
   return [
     'set -e',
     "command -v docker >/dev/null 2>&1 || { echo 'docker is not installed here yet: run infra bootstrap for this host first' >&2; exit 1; }",
     `mkdir -p ${shq(appDir(app))} && chmod 700 ${shq(appDir(app))}`,
-    `if [ ! -s ${f} ]; then (umask 077; head -c 48 /dev/urandom | base64 | tr -d '/+=\\n' | head -c 40 > ${f}.tmp && mv -f ${f}.tmp ${f}); fi`,
-    chownForImage(f, img),
+    generateOnce(passwordFile(app), 40),
+    chownPasswordScript(app, major),
   ].join('\n');
 }
 
 /** The entrypoint reads POSTGRES_PASSWORD_FILE again after dropping to the image's postgres user. */
-export function chownForImage(file: string, image: string): string {
-  return [
-    `ids=$(docker run --rm --entrypoint sh ${image} -c 'echo "$(id -u postgres):$(id -g postgres)"')`,
-    `chown "$ids" ${file} && chmod 600 ${file}`,
-  ].join('\n');
-}
+export const chownPasswordScript = (app: string, major: number) =>
+  chownToImageUser(passwordFile(app), imageOf(major), 'postgres');
 
 export function passwordTask(app: string, major: number, after: string[]): Task<PasswordState> {
   const f = shq(passwordFile(app));
@@ -200,7 +197,7 @@ export function majorTask(app: string, want: number, after: string[]): Task<numb
               script: `mkdir -p ${shq(appDir(app))} && chmod 700 ${shq(appDir(app))} && echo ${want} > ${shq(majorFile(app))}`,
             },
           ]
-        : [{ script: `printf '%s\\n' ${shq(`refused: ${changes[0]!.summary}`)} >&2; exit 1` }],
+        : [refusal(`refused: ${changes[0]!.summary}`)],
   };
 }
 
@@ -226,8 +223,7 @@ export function orphansTask(wanted: readonly string[], after: string[]): Task<st
     id: 'apps:orphans',
     after,
     // Docker missing or down: no stack can be listed, and the docker service task already says why.
-    probe: `${unlessDocker(':')}\n${selectContainers(`${col('app')} != ""`, col('app'))}`,
-    reads: [CONTAINERS],
+    ...probeFields(probes(unlessDocker(':'), selectContainers(`${col('app')} != ""`, col('app')))),
     parse: (out) =>
       out
         .split('\n')

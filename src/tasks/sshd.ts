@@ -1,7 +1,8 @@
 import type { Change, Step, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
 import { unifiedDiff } from '../util/unified-diff.js';
-import { sections } from './os-release.js';
+import { atomicWrite, contentProbe, parseContent, restoreFile } from './lib/file.js';
+import { sections } from './lib/parse.js';
 
 /** `00-` sorts before cloud-init's 50-cloud-init.conf, and sshd keeps the first value it reads. */
 export const SSHD_DROPIN = '/etc/ssh/sshd_config.d/00-infra.conf';
@@ -43,7 +44,7 @@ const KEYS = Object.keys(SSHD_WANT);
 export const SSHD_PROBE = [
   `f=${shq(SSHD_DROPIN)}`,
   'echo @@dropin',
-  'if [ -f "$f" ]; then base64 -w0 < "$f"; echo; else echo MISSING; fi',
+  contentProbe(SSHD_DROPIN),
   'echo @@effective',
   'if out=$(sshd -T 2>&1); then',
   `  printf '%s\\n' "$out" | grep -Ei '^(${KEYS.join('|')}) ' || true`,
@@ -60,9 +61,8 @@ export const SSHD_PROBE = [
 
 export function parseSshd(stdout: string): SshdState {
   const s = sections(stdout);
-  const raw = (s.get('dropin') ?? '').trim();
   const state: SshdState = {
-    dropin: raw === 'MISSING' ? null : Buffer.from(raw, 'base64').toString('utf8'),
+    dropin: parseContent(s.get('dropin') ?? ''),
     effective: {},
     sources: [],
   };
@@ -151,14 +151,8 @@ function checkEffective(): string {
  */
 export function sshdApplyScript(): string {
   return [
-    `f=${shq(SSHD_DROPIN)}`,
-    'd=$(dirname "$f")',
-    'mkdir -p "$d"',
-    'old=$(mktemp "$d/.infra-old.XXXXXX") || exit 1',
-    'had=no; if [ -f "$f" ]; then cp -p "$f" "$old" && had=yes; fi',
-    'restore() { if [ "$had" = yes ]; then mv -f "$old" "$f"; else rm -f "$f" "$old"; fi; }',
-    'tmp=$(mktemp "$d/.infra.XXXXXX") || exit 1',
-    'cat > "$tmp" && chmod 0644 "$tmp" && chown root:root "$tmp" && mv -f "$tmp" "$f" || { rm -f "$tmp" "$old"; exit 1; }',
+    // `sshd -t` reads the installed files only, so the check runs after the rename, with a backup.
+    atomicWrite({ path: SSHD_DROPIN, mode: '644', owner: 'root:root', mkdir: true, backup: true, as: 'f' }),
     'if ! err=$(sshd -t 2>&1); then restore; echo "sshd -t rejected the configuration, $f was put back as it was: $err" >&2; exit 1; fi',
     checkEffective(),
     'rm -f "$old"',
@@ -168,11 +162,7 @@ export function sshdApplyScript(): string {
 
 /** Run by the dead-man switch: the probed drop-in (embedded, base64) back in place, then reload. */
 export function sshdRollbackScript(s: SshdState): string {
-  const restore =
-    s.dropin === null
-      ? `rm -f ${shq(SSHD_DROPIN)}`
-      : `printf '%s' ${shq(Buffer.from(s.dropin).toString('base64'))} | base64 -d > ${shq(`${SSHD_DROPIN}.infra-rollback`)} && mv -f ${shq(`${SSHD_DROPIN}.infra-rollback`)} ${shq(SSHD_DROPIN)}`;
-  return `${restore}\nif sshd -t && systemctl is-active -q ssh; then systemctl reload ssh; fi\n`;
+  return `${restoreFile(SSHD_DROPIN, s.dropin)}\nif sshd -t && systemctl is-active -q ssh; then systemctl reload ssh; fi\n`;
 }
 
 /** Password logins off and root by key only, read back as sshd's effective configuration. */

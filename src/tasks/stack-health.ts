@@ -1,7 +1,7 @@
-import { readsScript, sharedReadsOf } from '../engine/batch.js';
-import type { Change, Task } from '../engine/task.js';
+import type { Change, Probe, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
-import { addressOf, CONTAINER_ADDRESSES, CONTAINERS, unlessDocker } from './docker-reads.js';
+import { addressOf, unlessDocker } from './docker-reads.js';
+import { probe, probeFields, probes, standalone } from './lib/probe.js';
 
 /**
  * An HTTP endpoint a service must answer. It is asked from the host at the container's address
@@ -20,17 +20,18 @@ export interface HealthCheck {
 export type HealthState = Record<string, string>;
 
 /**
- * Reads the services' addresses from the batch's shared reads (HEALTH_READS) and asks every
+ * Reads the services' addresses from the batch's shared reads (carried by the Probe) and asks every
  * service that runs with ONE curl (one start-up per stack, not per service), in order.
  */
-export function healthProbe(project: string, checks: readonly HealthCheck[]): string {
-  const ask = checks.map((c) =>
-    [
-      `ip=$(${addressOf(project, c.service, `${project}_default`)})`,
+export function healthCheckProbe(project: string, checks: readonly HealthCheck[]): Probe {
+  const ask = checks.map((c) => {
+    const address = addressOf(project, c.service, `${project}_default`);
+    return probes(
+      probe(`ip=$(${address.script})`, address.reads),
       `if [ -z "$ip" ]; then echo ${shq(c.service)} none; else names="$names "${shq(c.service)}; set -- "$@" -o /dev/null "http://$ip"${shq(`:${c.port}${c.path}`)}; fi`,
-    ].join('\n'),
-  );
-  return [
+    );
+  });
+  return probes(
     unlessDocker(':'),
     'names=; set --',
     ...ask,
@@ -39,10 +40,12 @@ export function healthProbe(project: string, checks: readonly HealthCheck[]): st
     `codes=$(curl -s -m 5 -w '%{http_code}\\n' "$@")`,
     'set -- $codes',
     `for n in $names; do echo "$n \${1:-000}"; [ $# -eq 0 ] || shift; done`,
-  ].join('\n');
+  );
 }
 
-const HEALTH_READS = [CONTAINERS, CONTAINER_ADDRESSES];
+/** The probe's script alone (it expects $infra_containers and $infra_addresses set). */
+export const healthProbe = (project: string, checks: readonly HealthCheck[]): string =>
+  healthCheckProbe(project, checks).script;
 
 export function parseHealth(stdout: string): HealthState {
   const st: HealthState = {};
@@ -97,7 +100,7 @@ function restartScript(project: string, services: readonly string[]): string {
 
 /** Waits (bounded) for every check; on timeout names the services and prints their last log lines. */
 export function waitHealthyScript(project: string, checks: readonly HealthCheck[], waitSec: number): string {
-  const probe = healthProbe(project, checks);
+  const health = healthCheckProbe(project, checks);
   const ok = checks
     .map((c) => {
       const re = c.expect === 'any' ? '[1-5][0-9][0-9]' : '[23][0-9][0-9]';
@@ -107,8 +110,7 @@ export function waitHealthyScript(project: string, checks: readonly HealthCheck[
   return [
     `end=$(( $(date +%s) + ${waitSec} ))`,
     'while :; do',
-    readsScript(sharedReadsOf([{ reads: HEALTH_READS }])),
-    `  out=$( ${probe}\n)`,
+    `  out=$( ${standalone(health)}\n)`,
     `  if ${ok}; then exit 0; fi`,
     '  [ "$(date +%s)" -lt "$end" ] || break',
     '  sleep 2',
@@ -131,8 +133,7 @@ export function stackHealthTask(
   return {
     id: `stack:${project}:health`,
     after,
-    probe: healthProbe(project, checks),
-    reads: HEALTH_READS,
+    ...probeFields(healthCheckProbe(project, checks)),
     parse: parseHealth,
     diff: (st) => diffHealth(project, checks, st),
     apply: (st) => [

@@ -1,7 +1,8 @@
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
 import type { Secret } from '../secrets.js';
-import { sections } from './os-release.js';
+import { withStdinFile } from './lib/file.js';
+import { sections } from './lib/parse.js';
 
 export interface TailscaleState {
   installed: boolean;
@@ -85,15 +86,10 @@ export function diffTailscale(want: TailscaleWant, s: TailscaleState): Change[] 
  * such a re-join fail with tailscale's own message naming them.
  */
 export function tailscaleUpScript(want: TailscaleWant): string {
-  return [
-    'umask 077',
-    'f=$(mktemp /run/infra-tskey.XXXXXX) || exit 1',
-    'cat > "$f"',
+  return withStdinFile(
     `tailscale up --auth-key="file:$f" --hostname=${shq(want.hostname)} --ssh=${want.ssh} --timeout=120s`,
-    'rc=$?',
-    'rm -f "$f"',
-    'exit $rc',
-  ].join('\n');
+    '/run/infra-tskey',
+  );
 }
 
 export function tailscaleTask(want: TailscaleWant, after: string[] = []): Task<TailscaleState> {

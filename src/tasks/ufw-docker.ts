@@ -1,7 +1,6 @@
 import type { Change, Task } from '../engine/task.js';
-import { shq } from '../quote.js';
 import { unifiedDiff } from '../util/unified-diff.js';
-import { type FileState, fileProbe, parseFileProbe } from './file.js';
+import { atomicWrite, type FileState, fileProbe, parseFileProbe, restoreFile } from './lib/file.js';
 
 export const AFTER_RULES = '/etc/ufw/after.rules';
 const BEGIN = '# BEGIN UFW AND DOCKER';
@@ -103,9 +102,7 @@ export function diffDockerBlock(block: string, s: FileState): Change[] {
 export function writeRulesScript(content: string): { script: string; stdin: string } {
   return {
     script: [
-      `f=${shq(AFTER_RULES)}`,
-      'tmp=$(mktemp /etc/ufw/.infra.XXXXXX) || exit 1',
-      'cat > "$tmp" && chmod --reference="$f" "$tmp" && mv -f "$tmp" "$f" || { rm -f "$tmp"; exit 1; }',
+      atomicWrite({ path: AFTER_RULES, keepMode: true }),
       'if ufw status | grep -q "^Status: active"; then ufw reload; fi',
     ].join('\n'),
     stdin: content,
@@ -131,8 +128,7 @@ export function ufwDockerTask(
     apply: (s) => [writeRulesScript(withDockerBlock(s.exists ? s.content : '', block))],
     rollback: (s) => {
       if (!s.exists) return 'true\n';
-      const b64 = Buffer.from(s.content).toString('base64');
-      return `printf '%s' ${shq(b64)} | base64 -d > ${shq(`${AFTER_RULES}.infra-rollback`)} && mv -f ${shq(`${AFTER_RULES}.infra-rollback`)} ${shq(AFTER_RULES)}\nif ufw status | grep -q "^Status: active"; then ufw reload; fi\n`;
+      return `${restoreFile(AFTER_RULES, s.content)}\nif ufw status | grep -q "^Status: active"; then ufw reload; fi\n`;
     },
   };
 }

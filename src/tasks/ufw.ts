@@ -1,7 +1,8 @@
 import type { Change, Task } from '../engine/task.js';
 import type { FirewallRule } from '../inventory/schema.js';
-import { shCmd, shq } from '../quote.js';
-import { keyValues, sections } from './os-release.js';
+import { shCmd } from '../quote.js';
+import { contentProbe, parseContent, restoreFile } from './lib/file.js';
+import { keyValues, sections } from './lib/parse.js';
 import { describeRule, parseTuples, ruleArgs, ruleKey, ruleOf, type UfwRule } from './ufw-rules.js';
 
 export type Policy = 'deny' | 'allow' | 'reject';
@@ -33,19 +34,13 @@ export interface UfwState {
 const POLICY_OF: Record<string, string> = { DROP: 'deny', ACCEPT: 'allow', REJECT: 'reject' };
 
 export const UFW_PROBE = (Object.keys(UFW_FILES) as FileKey[])
-  .map(
-    (k) =>
-      `echo @@${k}\nif [ -f ${shq(UFW_FILES[k])} ]; then base64 -w0 < ${shq(UFW_FILES[k])}; echo; else echo MISSING; fi`,
-  )
+  .map((k) => `echo @@${k}\n${contentProbe(UFW_FILES[k])}`)
   .join('\n');
 
 export function parseUfw(stdout: string): UfwState {
   const s = sections(stdout);
   const files = {} as Record<FileKey, string | null>;
-  for (const k of Object.keys(UFW_FILES) as FileKey[]) {
-    const raw = (s.get(k) ?? '').trim();
-    files[k] = raw === 'MISSING' ? null : Buffer.from(raw, 'base64').toString('utf8');
-  }
+  for (const k of Object.keys(UFW_FILES) as FileKey[]) files[k] = parseContent(s.get(k) ?? '');
   const unquote = (v: string | undefined) => (v ?? '').replace(/^["']|["']$/g, '');
   const conf = keyValues((files.conf ?? '').toLowerCase());
   const defaults = keyValues(
@@ -138,12 +133,7 @@ export function ufwApplyScript(want: UfwWant, s: UfwState): string {
 
 /** Run by the dead-man switch: the probed files (embedded, base64) back, and ufw as it was. */
 export function ufwRollbackScript(s: UfwState): string {
-  const lines = (Object.keys(UFW_FILES) as FileKey[]).map((k) => {
-    const f = UFW_FILES[k];
-    const content = s.files[k];
-    if (content === null) return `rm -f ${shq(f)}`;
-    return `printf '%s' ${shq(Buffer.from(content).toString('base64'))} | base64 -d > ${shq(`${f}.infra-rollback`)} && mv -f ${shq(`${f}.infra-rollback`)} ${shq(f)}`;
-  });
+  const lines = (Object.keys(UFW_FILES) as FileKey[]).map((k) => restoreFile(UFW_FILES[k], s.files[k]));
   lines.push(s.enabled ? 'ufw --force enable' : 'ufw --force disable');
   return `${lines.join('\n')}\n`;
 }

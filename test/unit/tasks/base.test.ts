@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { diffFile, parseFileProbe, writeFileScript } from '../../../src/tasks/file.js';
+import { diffFile, writeFileScript } from '../../../src/tasks/file.js';
 import { hostnameTask } from '../../../src/tasks/hostname.js';
+import { parseFileProbe } from '../../../src/tasks/lib/file.js';
 import { missingPackages, packagesTask, parseDpkgStatus } from '../../../src/tasks/packages.js';
 import { diffService, parseServiceProbe } from '../../../src/tasks/service.js';
 import { parseTimezone, timezoneTask } from '../../../src/tasks/timezone.js';

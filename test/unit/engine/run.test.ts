@@ -3,13 +3,13 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { EngineEvent } from '../../src/engine/events.js';
-import { type FleetOptions, runFleet } from '../../src/engine/run.js';
-import type { AnyTask, Task } from '../../src/engine/task.js';
-import { UnreachableError } from '../../src/errors.js';
-import { shq } from '../../src/quote.js';
-import { Redactor } from '../../src/secrets.js';
-import { FakeTransport } from '../../src/transport/fake.js';
+import type { EngineEvent } from '../../../src/engine/events.js';
+import { type FleetOptions, runFleet } from '../../../src/engine/run.js';
+import type { AnyTask, Task } from '../../../src/engine/task.js';
+import { UnreachableError } from '../../../src/errors.js';
+import { shq } from '../../../src/quote.js';
+import { Redactor } from '../../../src/secrets.js';
+import { FakeTransport } from '../../../src/transport/fake.js';
 
 /**
  * Each fake host is a temp directory; scripts run in a real local `sh` there, so the engine's

@@ -3,16 +3,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { HostResult } from '../../src/engine/events.js';
-import { runFleet } from '../../src/engine/run.js';
-import type { AnyTask } from '../../src/engine/task.js';
-import { loadInventory } from '../../src/inventory/load.js';
-import { shq } from '../../src/quote.js';
-import { planHost } from '../../src/roles/index.js';
-import { Redactor } from '../../src/secrets.js';
-import { SSHD_DROPIN_CONTENT } from '../../src/tasks/sshd.js';
-import { parseUfw, ufwSafe } from '../../src/tasks/ufw.js';
-import { FakeTransport } from '../../src/transport/fake.js';
+import type { HostResult } from '../../../src/engine/events.js';
+import { runFleet } from '../../../src/engine/run.js';
+import type { AnyTask } from '../../../src/engine/task.js';
+import { loadInventory } from '../../../src/inventory/load.js';
+import { shq } from '../../../src/quote.js';
+import { planHost } from '../../../src/roles/index.js';
+import { Redactor } from '../../../src/secrets.js';
+import { SSHD_DROPIN_CONTENT } from '../../../src/tasks/sshd.js';
+import { parseUfw, ufwSafe } from '../../../src/tasks/ufw.js';
+import { FakeTransport } from '../../../src/transport/fake.js';
 
 /**
  * The skip rule on the REAL bootstrap plan (src/roles/*: every id and `after` edge as shipped),
@@ -21,7 +21,7 @@ import { FakeTransport } from '../../src/transport/fake.js';
  * file with the same id and edges. This is the "fresh host whose sshd step is refused" proof:
  * a lab reset plus a cold bootstrap to reach that state would cost minutes (docs/bootstrap.md).
  */
-const REPO = path.resolve(import.meta.dirname, '../..');
+const REPO = path.resolve(import.meta.dirname, '../../..');
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const AAA = '/etc/ssh/sshd_config.d/00-aaa.conf passwordauthentication yes\n';
 const EFFECTIVE =

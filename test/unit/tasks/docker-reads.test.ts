@@ -2,13 +2,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { batchScript, sharedReadsOf } from '../../src/engine/batch.js';
-import type { AnyTask } from '../../src/engine/task.js';
-import { composeStackTask, writeHashCacheScript } from '../../src/tasks/compose-stack.js';
-import { exposureTask } from '../../src/tasks/docker.js';
-import { orphansTask } from '../../src/tasks/postgres-app.js';
-import { stackHealthTask } from '../../src/tasks/stack-health.js';
-import { fakeTools } from './fake-tools.js';
+import { batchScript, sharedReadsOf } from '../../../src/engine/batch.js';
+import type { AnyTask } from '../../../src/engine/task.js';
+import { composeStackTask, writeHashCacheScript } from '../../../src/tasks/compose-stack.js';
+import { exposureTask } from '../../../src/tasks/docker.js';
+import { orphansTask } from '../../../src/tasks/postgres-app.js';
+import { stackHealthTask } from '../../../src/tasks/stack-health.js';
+import { fakeTools } from '../fake-tools.js';
 
 /**
  * The probes that share one `docker ps` (and one `docker inspect`), run for real in dash against

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { batchScript, sharedReadsOf, splitBatch } from '../../src/engine/batch.js';
+import { batchScript, sharedReadsOf, splitBatch } from '../../../src/engine/batch.js';
 
 const run = (script: string) =>
   spawnSync('dash', ['-c', script], { encoding: 'utf8', input: 'stdin must not leak in' });

@@ -4,15 +4,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { EngineEvent, HostResult } from '../../src/engine/events.js';
-import { runFleet } from '../../src/engine/run.js';
-import type { AnyTask, Task } from '../../src/engine/task.js';
-import { shq } from '../../src/quote.js';
-import { HumanReporter } from '../../src/report/human.js';
-import { exitCodeFor, jsonReport } from '../../src/report/json.js';
-import { Output } from '../../src/report/output.js';
-import { Redactor } from '../../src/secrets.js';
-import { FakeTransport } from '../../src/transport/fake.js';
+import type { EngineEvent, HostResult } from '../../../src/engine/events.js';
+import { runFleet } from '../../../src/engine/run.js';
+import type { AnyTask, Task } from '../../../src/engine/task.js';
+import { shq } from '../../../src/quote.js';
+import { HumanReporter } from '../../../src/report/human.js';
+import { exitCodeFor, jsonReport } from '../../../src/report/json.js';
+import { Output } from '../../../src/report/output.js';
+import { Redactor } from '../../../src/secrets.js';
+import { FakeTransport } from '../../../src/transport/fake.js';
 
 /**
  * The skip rule (docs/bootstrap.md) over the engine's fake transport: each host is a temp

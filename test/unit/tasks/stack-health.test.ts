@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { healthProbe, parseHealth } from '../../src/tasks/stack-health.js';
+import { healthProbe, parseHealth } from '../../../src/tasks/stack-health.js';
 
 // Real sh, real curl, a real HTTP server on loopback: one curl asks every service of the stack,
 // and each answer must land on the service it belongs to.

@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InventoryError } from '../../src/errors.js';
-import { loadInventory } from '../../src/inventory/load.js';
-import { formatProblem, parseInventoryText } from '../../src/inventory/parse.js';
+import { InventoryError } from '../../../src/errors.js';
+import { loadInventory } from '../../../src/inventory/load.js';
+import { formatProblem, parseInventoryText } from '../../../src/inventory/parse.js';
 
 const VALID = `tailscale:
   auth_key: env:TS_AUTHKEY

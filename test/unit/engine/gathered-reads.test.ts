@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { batchScript, sharedReadsOf, splitBatch } from '../../src/engine/batch.js';
-import type { AnyTask } from '../../src/engine/task.js';
-import { packagesTask } from '../../src/tasks/packages.js';
-import { serviceTask } from '../../src/tasks/service.js';
-import { fakeTools } from './fake-tools.js';
+import { batchScript, sharedReadsOf, splitBatch } from '../../../src/engine/batch.js';
+import type { AnyTask } from '../../../src/engine/task.js';
+import { packagesTask } from '../../../src/tasks/packages.js';
+import { serviceTask } from '../../../src/tasks/service.js';
+import { fakeTools } from '../fake-tools.js';
 
 /**
  * Gathering reads, run for real in dash against a stand-in systemctl and dpkg-query that log

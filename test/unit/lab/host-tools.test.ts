@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HostToolError } from '../../src/errors.js';
-import { ensureHostTools, type HostSystem } from '../../src/lab/host-tools.js';
-import { fakeTools } from './fake-tools.js';
+import { HostToolError } from '../../../src/errors.js';
+import { ensureHostTools, type HostSystem } from '../../../src/lab/host-tools.js';
+import { fakeTools } from '../fake-tools.js';
 
 /**
  * The fresh machine of issue 14, simulated: a PATH holding only fakes (every stand-in is a

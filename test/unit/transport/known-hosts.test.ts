@@ -5,7 +5,7 @@ import {
   judgeHostKey,
   keyType,
   parseKnownHosts,
-} from '../../src/transport/known-hosts.js';
+} from '../../../src/transport/known-hosts.js';
 
 // An ssh-ed25519 public key in wire format: string "ssh-ed25519", string <32 bytes>.
 function wireKey(fill: number): Buffer {

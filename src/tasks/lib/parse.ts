@@ -1,0 +1,28 @@
+/** Generic probe-output parsers: every probe prints lines a pure function can cut, with no shell here. */
+
+/** Pure: `key=value` lines into a map (first value wins; blank and foreign lines ignored). */
+export function keyValues(stdout: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const m = /^([a-z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m && !out.has(m[1]!)) out.set(m[1]!, m[2]!);
+  }
+  return out;
+}
+
+/** Pure: a probe's stdout cut into sections by `@@name` marker lines. */
+export function sections(stdout: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let name = '';
+  let lines: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^@@([a-z0-9-]+)$/.exec(line);
+    if (m) {
+      if (name) out.set(name, lines.join('\n'));
+      name = m[1]!;
+      lines = [];
+    } else lines.push(line);
+  }
+  if (name) out.set(name, lines.join('\n'));
+  return out;
+}
