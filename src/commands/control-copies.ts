@@ -26,7 +26,13 @@ export function pullTarget(inv: Inventory, app: App): PullTarget {
       `${host.name}'s tailnet address is not known, so the control host cannot copy ${app.name}'s backups`,
       `run: infra bootstrap ${host.name}`,
     );
-  return { app: app.name, address, port: host.ssh.port, keepDays: app.controlRetentionDays };
+  return {
+    app: app.name,
+    address,
+    port: host.ssh.port,
+    keepDays: app.controlRetentionDays,
+    major: app.postgres,
+  };
 }
 
 /** One connection to the control host for `body`; closed afterwards. */

@@ -4,6 +4,14 @@ import type { Host, Inventory } from '../inventory/types.js';
 import { shq } from '../quote.js';
 import { copiesTask, pullKeyTask } from '../tasks/backup-copies.js';
 import {
+  DRILL_SCRIPT,
+  DRILL_SCRIPT_PATH,
+  DRILL_UNIT,
+  drillServiceUnit,
+  drillTask,
+  drillTimerUnit,
+} from '../tasks/backup-drill.js';
+import {
   PULL_CONF,
   PULL_KNOWN_HOSTS,
   PULL_SCRIPT,
@@ -34,7 +42,13 @@ export function pullTargets(inv: Inventory): { targets: PullTarget[]; unknown: s
       unknown.add(a.host);
       continue;
     }
-    targets.push({ app: a.name, address, port: host.ssh.port, keepDays: a.controlRetentionDays });
+    targets.push({
+      app: a.name,
+      address,
+      port: host.ssh.port,
+      keepDays: a.controlRetentionDays,
+      major: a.postgres,
+    });
   }
   return { targets: targets.sort((x, y) => x.app.localeCompare(y.app)), unknown: [...unknown].sort() };
 }
@@ -73,40 +87,53 @@ function waitingTask(id: string, why: string, on: string): Task<null> {
   };
 }
 
-/** The control host: its key, the apps hosts' pinned keys, the list, the pull script and its timer. */
+/** A oneshot service, its timer, and the timer enabled and running. */
+function unitTasks(unit: string, service: string, timer: string, pre: string[]): AnyTask[] {
+  const reload = 'systemctl daemon-reload';
+  const files = [service, timer].map((content, i) =>
+    fileTask(
+      {
+        path: `/etc/systemd/system/${unit}.${i ? 'timer' : 'service'}`,
+        content,
+        mode: '644',
+        onChange: reload,
+      },
+      pre,
+    ),
+  );
+  return [
+    ...files,
+    serviceTask(
+      `${unit}.timer`,
+      files.map((f) => f.id),
+    ),
+  ];
+}
+
+/**
+ * The control host: its key, the apps hosts' pinned keys, the list, the pull and drill scripts
+ * with their timers, and per app the state of its copies and of its last drill.
+ */
 export function controlBackupTasks(inv: Inventory, host: Host, others: readonly AnyTask[]): AnyTask[] {
   const pre = others.map((t) => t.id).filter((id) => PREREQUISITE.test(id));
   const key = pullKeyTask(host.name, pre);
   // An apps host not on the tailnet yet is left out (not a wait: the control host is bootstrapped
   // first); once it is, the next apply of the control host adds its apps (docs/apps.md "Backups").
   const { targets } = pullTargets(inv);
-  const reload = 'systemctl daemon-reload';
   const files = [
     fileTask({ path: PULL_SCRIPT_PATH, content: PULL_SCRIPT, mode: '755' }, pre),
+    fileTask({ path: DRILL_SCRIPT_PATH, content: DRILL_SCRIPT, mode: '755' }, pre),
     fileTask({ path: PULL_KNOWN_HOSTS, content: pulledHostKeys(inv, targets), mode: '644' }, [key.id]),
     fileTask({ path: PULL_CONF, content: pullConf(targets), mode: '644' }, [key.id]),
   ];
-  const service = fileTask(
-    {
-      path: `/etc/systemd/system/${PULL_UNIT}.service`,
-      content: pullServiceUnit,
-      mode: '644',
-      onChange: reload,
-    },
-    pre,
-  );
-  const timer = fileTask(
-    { path: `/etc/systemd/system/${PULL_UNIT}.timer`, content: pullTimerUnit, mode: '644', onChange: reload },
-    pre,
-  );
   const ids = [key.id, ...files.map((f) => f.id)];
   return [
     key,
     ...files,
-    service,
-    timer,
-    serviceTask(`${PULL_UNIT}.timer`, [service.id, timer.id]),
+    ...unitTasks(PULL_UNIT, pullServiceUnit, pullTimerUnit, pre),
+    ...unitTasks(DRILL_UNIT, drillServiceUnit, drillTimerUnit, pre),
     ...targets.map((t) => copiesTask(t, host.name, ids)),
+    ...targets.map((t) => drillTask(t.app, t.major, [...ids, `backup-copies:${t.app}`])),
   ];
 }
 

@@ -35,7 +35,7 @@ set -eu
 if [ "$#" -eq 0 ]; then
   rc=0
   [ -f ${PULL_CONF} ] || exit 0
-  while read -r a addr port keep; do
+  while read -r a addr port keep _; do
     case "$a" in ''|'#'*) continue;; esac
     "$0" "$a" "$addr" "$port" "$keep" </dev/null || rc=1
   done < ${PULL_CONF}
@@ -46,6 +46,7 @@ case "$app" in ''|*[!a-z0-9-]*) echo "infra-backup-pull: bad app name" >&2; exit
 dir=${COPIES_DIR}/$app
 err=$(mktemp)
 fail() {
+  set +f
   rm -f "$dir"/.*.partial
   mkdir -p ${PULL_FAILED_DIR}
   printf '%s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" > ${PULL_FAILED_DIR}/$app.failed || true
@@ -106,12 +107,14 @@ export interface PullTarget {
   address: string;
   port: number;
   keepDays: number;
+  /** The app's PostgreSQL major: the weekly drill's throwaway server. */
+  major: number;
 }
 
 /** Pure: the nightly run's list, one app a line. */
 export function pullConf(targets: readonly PullTarget[]): string {
-  return `# Installed by infra: the apps whose dumps this host copies (APP ADDRESS PORT KEEP_DAYS).\n${targets
-    .map((t) => `${t.app} ${t.address} ${t.port} ${t.keepDays}\n`)
+  return `# Installed by infra: the apps whose dumps this host copies (APP ADDRESS PORT KEEP_DAYS MAJOR).\n${targets
+    .map((t) => `${t.app} ${t.address} ${t.port} ${t.keepDays} ${t.major}\n`)
     .join('')}`;
 }
 

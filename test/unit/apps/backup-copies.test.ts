@@ -7,6 +7,7 @@ import { parseCopyList } from '../../../src/commands/control-copies.js';
 import type { Inventory } from '../../../src/inventory/types.js';
 import { appsBackupTasks, pulledHostKeys, pullTargets } from '../../../src/roles/backups.js';
 import { diffCopies, parseCopyState, parsePublicKey } from '../../../src/tasks/backup-copies.js';
+import { DRILL_SCRIPT } from '../../../src/tasks/backup-drill.js';
 import { PULL_SCRIPT, pullConf } from '../../../src/tasks/backup-pull.js';
 import { authorizedKeysText, SERVE_SCRIPT } from '../../../src/tasks/backup-serve.js';
 import { BACKUP_SCRIPT } from '../../../src/tasks/pg-backup.js';
@@ -49,7 +50,7 @@ describe('off-host copies: planning', () => {
     const { targets, unknown } = pullTargets(inv);
     expect(unknown).toEqual([]);
     expect(pullConf(targets)).toBe(
-      '# Installed by infra: the apps whose dumps this host copies (APP ADDRESS PORT KEEP_DAYS).\nbeanstock 100.64.0.3 22 60\nxhosa 100.64.0.3 22 90\n',
+      '# Installed by infra: the apps whose dumps this host copies (APP ADDRESS PORT KEEP_DAYS MAJOR).\nbeanstock 100.64.0.3 22 60 18\nxhosa 100.64.0.3 22 90 16\n',
     );
   });
 
@@ -126,6 +127,7 @@ describe('off-host copies: the scripts parse in dash', () => {
     ['pull', PULL_SCRIPT],
     ['serve', SERVE_SCRIPT],
     ['backup', BACKUP_SCRIPT],
+    ['drill', DRILL_SCRIPT],
   ])('%s', async (_n, script) => {
     const r = await execa('dash', ['-n'], { input: script, reject: false });
     expect(r.stderr).toBe('');
