@@ -56,21 +56,33 @@ export async function backup(g: GlobalOptions, app: string, o: BackupOptions): P
         `${s.host.name}: backed up ${app} to ${backupDir(app)}/${name} (${((Date.now() - started) / 1000).toFixed(1)}s)`,
       );
       // The copy the nightly pull would make, now: a backup is only real once it is elsewhere.
-      if (controlHost(s.inv)) {
-        const target = pullTarget(s.inv, s.app);
-        const t0 = Date.now();
-        const line = await withControl(s.inv, (t, control) => pullNow(t, control, target)).catch((e) => {
-          throw new InfraError(
-            `the dump ${name} is on ${s.host.name}, but ${(e as Error).message}`,
-            (e as InfraError).hint,
-          );
-        });
-        s.out.line(`${controlHost(s.inv)!.name}: ${line} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
-      }
+      if (controlHost(s.inv)) s.out.line(await copyNow(s, name));
     }
     if (o.download) await download(s, name, o.download);
     return 0;
   });
+}
+
+/**
+ * The copy the nightly pull would make, now: a backup is only real once it is elsewhere. An apps
+ * host not on the tailnet yet is a note (the dump stands); a copy that fails is an error.
+ */
+async function copyNow(s: AppSession, name: string): Promise<string> {
+  const control = controlHost(s.inv)!;
+  let target: ReturnType<typeof pullTarget>;
+  try {
+    target = pullTarget(s.inv, s.app);
+  } catch (e) {
+    return `${control.name}: not copied: ${(e as Error).message}`;
+  }
+  const t0 = Date.now();
+  const line = await withControl(s.inv, (t, c) => pullNow(t, c, target)).catch((e) => {
+    throw new InfraError(
+      `the dump ${name} is on ${s.host.name}, but ${(e as Error).message}`,
+      (e as InfraError).hint,
+    );
+  });
+  return `${control.name}: ${line} (${((Date.now() - t0) / 1000).toFixed(1)}s)`;
 }
 
 /**

@@ -64,7 +64,7 @@ mkdir -p "$dir" && chmod 700 ${COPIES_DIR} "$dir" || fail "cannot create $dir"
 rm -f "$dir"/.*.partial
 list=$(r list "$app" 2>"$err") || fail "cannot list the dumps on $addr: $(tail -n 1 "$err")"
 pw="$dir/.pg_password.partial"
-(umask 077; r password "$app" > "$pw" 2>"$err") && [ -s "$pw" ] || fail "cannot copy the password of $app: $(tail -n 1 "$err")"
+(umask 077; r password "$app" > "$pw" 2>"$err") && [ -s "$pw" ] || fail "cannot copy the password of $app ($(tail -n 1 "$err")); is $dir full? $(free) free; older copies are kept"
 cmp -s "$pw" "$dir/pg_password" 2>/dev/null && rm -f "$pw" || mv -f "$pw" "$dir/pg_password"
 new=0
 set -f

@@ -215,6 +215,36 @@ describe('backups that survive the apps host: copies on the control server', () 
     expect(mine((await lab('check', 'toucan', '--json')).stdout, 'findings')).toEqual([]);
   });
 
+  it("toucan's disk full: the copy fails clearly, no partial counted, the older copies untouched", async () => {
+    const d = COPIES;
+    const before = (await onHost('toucan', `cd ${d} && sha256sum *.dump`)).stdout;
+    // A tmpfs just larger than what is there, over the copies' directory, then filled.
+    const full = await onHost(
+      'toucan',
+      `set -e; rm -rf /run/xc; cp -a ${d} /run/xc; mount -t tmpfs -o size=$(( $(du -sk ${d} | cut -f1) + 64 ))k,mode=700 copies-full ${d}; cp -a /run/xc/. ${d}/; dd if=/dev/zero of=${d}/.filler bs=4k 2>/dev/null || true`,
+    );
+    expect(full.code, full.all).toBe(0);
+    try {
+      const b = await lab('backup', 'beanstock');
+      expect(b.code).toBe(1);
+      expect(b.stderr).toMatch(/is on hornbill, but copying beanstock's backups to toucan failed/);
+      expect(b.stderr).toMatch(
+        /is \/var\/backups\/infra-copies\/beanstock full\? .* free; older copies are kept/,
+      );
+      const left = (await onHost('toucan', `ls -a ${d}`)).stdout;
+      expect(left).not.toContain('.partial');
+      expect((await onHost('toucan', `cd ${d} && sha256sum *.dump`)).stdout).toBe(before);
+      const c = await lab('check', 'toucan', '--json');
+      expect(mine(c.stdout, 'findings').map((f) => f.kind)).toContain('backup-copy-failed');
+    } finally {
+      await onHost('toucan', `umount ${d}; cp -a /run/xc/. ${d}/ 2>/dev/null; rm -rf /run/xc`);
+    }
+    // Space again: apply copies the missed dump and clears the finding.
+    const fix = await lab('apply', 'toucan', '--json');
+    expect(fix.code, fix.stdout).toBe(0);
+    expect(mine((await lab('check', 'toucan', '--json')).stdout, 'findings')).toEqual([]);
+  });
+
   it('a rebuilt hornbill: reset, bootstrap, restore from toucan: rows and the original password are back', async () => {
     const b = await lab('backup', 'beanstock');
     expect(b.code, b.all).toBe(0);
