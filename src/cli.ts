@@ -141,20 +141,37 @@ program
   .description(
     "dump an app's PostgreSQL now (pg_dump -Fc + sha256 under /var/backups/infra/NAME on its host)",
   )
-  .argument('<name>', 'app name from the inventory')
+  .argument('<name>', 'app name from the inventory (or: verify NAME, the restore drill)')
+  .argument('[app]', 'with verify: the app to drill')
   .option('--download <dir>', 'also copy the backup (verified by checksum) to this local directory')
-  .option('--name <backup>', 'with --download: an existing backup instead of a new one')
+  .option(
+    '--name <backup>',
+    'with --download or verify: an existing backup instead of a new one / the newest',
+  )
+  .option('--from <place>', 'with verify: apps or control (default control)')
   .addHelpText(
     'after',
-    '\nExamples:\n  infra backup beanstock\n  infra backup beanstock --download ./backups\n  infra backup beanstock --download . --name beanstock-20260101T023000Z.dump',
+    '\nExamples:\n  infra backup beanstock\n  infra backup beanstock --download ./backups\n  infra backup beanstock --download . --name beanstock-20260101T023000Z.dump\n  infra backup verify beanstock --from control',
   )
-  .action((name: string, o: { download?: string; name?: string }) =>
-    run(async () => (await import('./commands/backup.js')).backup(globals(), name, o)),
+  .action((name: string, app: string | undefined, o: { download?: string; name?: string; from?: string }) =>
+    run(async () => {
+      // `verify` is a word, not an app: app names cannot take it (see docs/apps.md "Backups").
+      if (name === 'verify') {
+        if (!app)
+          throw new (await import('./errors.js')).InfraError(
+            'usage: infra backup verify NAME [--from apps|control]',
+          );
+        return (await import('./commands/verify.js')).verifyBackup(globals(), app, o);
+      }
+      if (app !== undefined)
+        throw new (await import('./errors.js')).InfraError(`unexpected argument ${JSON.stringify(app)}`);
+      return (await import('./commands/backup.js')).backup(globals(), name, o);
+    }),
   );
 
 program
   .command('backups')
-  .description("list an app's backups on its host, newest first")
+  .description("list an app's backups on its host and its copies on the control host, newest first")
   .argument('<name>', 'app name from the inventory')
   .option('--json', 'print one JSON document')
   .addHelpText(
@@ -171,11 +188,12 @@ program
   .argument('<name>', 'app name from the inventory')
   .argument('<backup>', 'backup file name, from: infra backups NAME')
   .option('--yes', 'do not ask for confirmation (scripts)')
+  .option('--from <place>', "apps (the app host's dump, default) or control (the control host's copy)")
   .addHelpText(
     'after',
     '\nExamples:\n  infra restore beanstock beanstock-20260101T023000Z.dump\n  infra restore beanstock beanstock-20260101T023000Z.dump --yes',
   )
-  .action((name: string, backup: string, o: { yes?: boolean }) =>
+  .action((name: string, backup: string, o: { yes?: boolean; from?: string }) =>
     run(async () => (await import('./commands/restore.js')).restore(globals(), name, backup, o)),
   );
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { InfraError } from '../errors.js';
 import { writeFileAtomic } from '../inventory/edit.js';
 import { shq } from '../quote.js';
+import { copiesDir } from '../tasks/backup-pull.js';
 import {
   backupDir,
   checkBackupName,
@@ -15,6 +16,14 @@ import {
   verifyScript,
 } from '../tasks/pg-backup.js';
 import { type AppSession, withApp } from './app-host.js';
+import {
+  controlHost,
+  listCopiesScript,
+  parseCopyList,
+  pullNow,
+  pullTarget,
+  withControl,
+} from './control-copies.js';
 import type { GlobalOptions } from './converge.js';
 
 export interface BackupOptions {
@@ -46,10 +55,34 @@ export async function backup(g: GlobalOptions, app: string, o: BackupOptions): P
       s.out.line(
         `${s.host.name}: backed up ${app} to ${backupDir(app)}/${name} (${((Date.now() - started) / 1000).toFixed(1)}s)`,
       );
+      // The copy the nightly pull would make, now: a backup is only real once it is elsewhere.
+      if (controlHost(s.inv)) s.out.line(await copyNow(s, name));
     }
     if (o.download) await download(s, name, o.download);
     return 0;
   });
+}
+
+/**
+ * The copy the nightly pull would make, now: a backup is only real once it is elsewhere. An apps
+ * host not on the tailnet yet is a note (the dump stands); a copy that fails is an error.
+ */
+async function copyNow(s: AppSession, name: string): Promise<string> {
+  const control = controlHost(s.inv)!;
+  let target: ReturnType<typeof pullTarget>;
+  try {
+    target = pullTarget(s.inv, s.app);
+  } catch (e) {
+    return `${control.name}: not copied: ${(e as Error).message}`;
+  }
+  const t0 = Date.now();
+  const line = await withControl(s.inv, (t, c) => pullNow(t, c, target)).catch((e) => {
+    throw new InfraError(
+      `the dump ${name} is on ${s.host.name}, but ${(e as Error).message}`,
+      (e as InfraError).hint,
+    );
+  });
+  return `${control.name}: ${line} (${((Date.now() - t0) / 1000).toFixed(1)}s)`;
 }
 
 /**
@@ -81,24 +114,73 @@ async function download(s: AppSession, name: string, dir: string): Promise<void>
   );
 }
 
-/** `infra backups NAME`: newest first, with size, age and whether a checksum is there. */
+/**
+ * `infra backups NAME`: every backup, newest first, marked by where it exists — the apps host
+ * (size, age, checksum) and the control host's verified copies. The control host is read over
+ * its own connection; when it cannot be reached the apps host's list is still printed.
+ */
 export async function backups(g: GlobalOptions, app: string, o: { json?: boolean }): Promise<number> {
   return withApp(g, app, async (s) => {
     const list = parseBackupList(app, await s.run(listBackupsScript(app), `listing the backups of ${app}`));
+    const control = controlHost(s.inv);
+    let copies: ReturnType<typeof parseCopyList> | undefined;
+    let copyError: string | undefined;
+    if (control)
+      try {
+        copies = await withControl(s.inv, async (t) => {
+          const r = await t.exec(listCopiesScript(app));
+          if (r.code !== 0) throw new InfraError(r.stderr.trim() || `exit ${r.code}`);
+          return parseCopyList(app, r.stdout);
+        });
+      } catch (e) {
+        copyError = (e as Error).message;
+      }
+    const names = [...new Set([...list.map((b) => b.name), ...(copies ?? []).map((c) => c.name)])]
+      .sort()
+      .reverse();
     if (o.json) {
-      s.out.line(JSON.stringify({ app, host: s.host.name, dir: backupDir(app), backups: list }, null, 2));
+      s.out.line(
+        JSON.stringify(
+          {
+            app,
+            host: s.host.name,
+            dir: backupDir(app),
+            backups: list,
+            ...(control && {
+              control: { host: control.name, dir: copiesDir(app), copies: copies ?? null, error: copyError },
+            }),
+          },
+          null,
+          2,
+        ),
+      );
       return 0;
     }
-    if (list.length === 0) {
+    if (names.length === 0) {
       s.out.line(`${app}: no backups on ${s.host.name} yet (take one: infra backup ${app})`);
+      if (copyError) s.out.line(`  ${control!.name}: not read (${copyError})`);
       return 0;
     }
     const now = Date.now() / 1000;
-    s.out.line(`${app}: ${list.length} backup(s) in ${s.host.name}:${backupDir(app)}, newest first`);
-    for (const b of list)
+    const where = control ? ` and ${control.name}:${copiesDir(app)}` : '';
+    s.out.line(`${app}: ${names.length} backup(s) in ${s.host.name}:${backupDir(app)}${where}, newest first`);
+    if (control)
       s.out.line(
-        `  ${b.name}  ${humanSize(b.size).padStart(10)}  ${age(now - b.mtime).padStart(8)} ago${b.hasChecksum ? '' : '  (no checksum: restore will refuse it)'}`,
+        `  ${'name'.padEnd(list[0]?.name.length ?? names[0]!.length)}  ${s.host.name.padEnd(8)}  ${control.name.padEnd(8)}  size        age`,
       );
+    for (const n of names) {
+      const b = list.find((x) => x.name === n);
+      const c = copies?.find((x) => x.name === n);
+      const size = b?.size ?? c?.size ?? 0;
+      const when = b ? `${age(now - b.mtime).padStart(8)} ago` : '';
+      const marks = control
+        ? `  ${(b ? 'yes' : '-').padEnd(8)}  ${(copies ? (c ? 'yes' : '-') : '?').padEnd(8)}`
+        : '';
+      s.out.line(
+        `  ${n}${marks}  ${humanSize(size).padStart(10)}  ${when}${b && !b.hasChecksum ? '  (no checksum: restore will refuse it)' : ''}`,
+      );
+    }
+    if (copyError) s.out.line(`  ${control!.name}: not read (${copyError})`);
     return 0;
   });
 }

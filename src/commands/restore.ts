@@ -8,6 +8,7 @@ import {
 } from '../tasks/pg-backup.js';
 import { confirm, withApp } from './app-host.js';
 import type { GlobalOptions } from './converge.js';
+import { fetchFromControl, restorePassword } from './restore-copy.js';
 
 /**
  * `infra restore NAME BACKUP`: checks the dump against its checksum on the host (a mismatch or a
@@ -18,14 +19,19 @@ export async function restore(
   g: GlobalOptions,
   app: string,
   given: string,
-  o: { yes?: boolean },
+  o: { yes?: boolean; from?: string },
 ): Promise<number> {
+  const from = o.from ?? 'apps';
+  if (from !== 'apps' && from !== 'control')
+    throw new InfraError(`--from ${JSON.stringify(from)}: expected apps or control`);
   return withApp(g, app, async (s) => {
     const name = checkBackupName(app, given);
     if (!name)
       throw new InfraError(
         `${JSON.stringify(given)} is not a backup of ${app}: expected a name like ${app}-20260101T023000Z.dump (see: infra backups ${app})`,
       );
+    // From the control host: its verified copy is placed on the app's host first (docs/apps.md "Backups").
+    const fetched = from === 'control' ? await fetchFromControl(s, name) : undefined;
     const file = `${backupDir(app)}/${name}`;
     const check = await s.transport.exec(verifyScript(app, name));
     if (check.code === 4)
@@ -50,6 +56,7 @@ export async function restore(
     s.out.line(
       `${s.host.name}: restored ${app} from ${name} (${((Date.now() - started) / 1000).toFixed(1)}s)`,
     );
+    if (fetched?.password) await restorePassword(s, fetched.password);
     return 0;
   });
 }

@@ -138,6 +138,8 @@ export function sharedReadsOf(tasks: readonly { reads?: readonly SharedRead[] }[
 
 export interface Facts {
   tailnetAddress?: string;
+  /** The control host's public key for pulling backups (its apps hosts authorize it, read-only). */
+  backupPullKey?: string;
 }
 
 /** Erases the state type so tasks of different resources fit in one list. */

@@ -78,6 +78,7 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
       host: a.host,
       postgres: a.postgres,
       backupRetentionDays: a.backup_retention_days ?? 14,
+      controlRetentionDays: a.backup_control_retention_days ?? 60,
     })),
     hosts: Object.entries(doc.hosts).map(([name, h]) => ({
       name,

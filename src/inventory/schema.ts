@@ -92,6 +92,8 @@ const app = z
         'expected a supported PostgreSQL major: 14 to 18',
       ),
     backup_retention_days: z.number().int().min(1).max(3650).optional(),
+    /** Days the control host keeps its copies of the app's dumps (docs/apps.md "Backups"). */
+    backup_control_retention_days: z.number().int().min(1).max(3650).optional(),
   })
   .strict();
 

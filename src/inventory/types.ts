@@ -38,6 +38,8 @@ export interface App {
   host: string;
   postgres: number;
   backupRetentionDays: number;
+  /** Days the control host keeps its copies (default 60, longer than the apps host's 14). */
+  controlRetentionDays: number;
 }
 
 export interface Inventory {

@@ -2,6 +2,7 @@ import type { AnyTask } from '../engine/task.js';
 import { InfraError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import { appsTasks } from './apps.js';
+import { backupRoleTasks } from './backups.js';
 import { baseTasks } from './base.js';
 import { bootstrapTasks } from './bootstrap.js';
 import { gateTunnelRoutes, stackRoleTasks } from './control.js';
@@ -15,5 +16,6 @@ export function planHost(inv: Inventory, hostName: string): AnyTask[] {
     ...tasks,
     ...appsTasks(inv, hostName, tasks),
     ...stackRoleTasks(inv, hostName, tasks),
+    ...backupRoleTasks(inv, hostName, tasks),
   ]);
 }

@@ -11,6 +11,26 @@ export const FAILED_DIR = '/run/infra-pg-backup';
 export const STALE_AFTER_SEC = 26 * 3600;
 
 /**
+ * The manifest of a database, written beside each dump and compared by the restore drill: per
+ * table (every ordinary table outside the system schemas), its exact row count and the md5 of
+ * the sorted md5s of its rows' text forms (order-independent, so a restore that puts rows back
+ * in another physical order still matches). psql's \\gexec runs the one SELECT per table that
+ * the first query writes. Output: `table<TAB>schema.name<TAB>rows<TAB>md5` lines, sorted.
+ * Source: psql's \\gexec (https://www.postgresql.org/docs/current/app-psql.html), `t::text` of a
+ * whole-row reference is the row's composite text form (rowtypes.html, "Composite Type Input and
+ * Output Syntax") — deterministic for the same major, which is what the drill restores into.
+ */
+export const MANIFEST_SQL = `SELECT format('SELECT %L, %L, count(*), coalesce(md5(string_agg(h, %L ORDER BY h)), %L) FROM (SELECT md5(t::text) AS h FROM %I.%I t) s', 'table', n.nspname || '.' || c.relname, '', '', n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
+ORDER BY n.nspname, c.relname
+\\gexec
+`;
+
+/** psql flags for the manifest: unaligned, tuples only, tab-separated, quiet, stop on error. */
+export const MANIFEST_PSQL_FLAGS = '-X -q -A -t -v ON_ERROR_STOP=1 -F "$(printf \'\\t\')"';
+
+/**
  * The one dump procedure, placed on the host so the nightly timer and `infra backup` run the same
  * thing: pg_dump in custom format inside the app's container (no TTY), written to a temp name,
  * checksummed, renamed; then dumps older than the retention are pruned (never the newest).
@@ -35,22 +55,30 @@ fail() {
 mkdir -p "$dir"; chmod 700 ${BACKUPS_DIR} "$dir"
 name="$app-$(date -u +%Y%m%dT%H%M%SZ).dump"
 tmp="$dir/.$name.partial"
-trap 'rm -f "$tmp" "$err"' EXIT
+trap 'rm -f "$tmp" "$dir/.$name.manifest.partial" "$err"' EXIT
 dc() { docker compose -p "$app" -f "$stack/compose.yaml" "$@"; }
 dc exec -T db pg_dump -U "$app" -d "$app" -Fc > "$tmp" 2>"$err" || fail "pg_dump of $app failed: $(tail -n 1 "$err")"
 [ -s "$tmp" ] || fail "empty dump of $app"
 # The whole archive must read back: a short write (a full disk) leaves a truncated file.
 dc exec -T db pg_restore -f /dev/null < "$tmp" 2>"$err" || fail "the dump of $app does not read back whole ($(tail -n 1 "$err")); is $dir full? $(df -h --output=avail "$dir" | tail -n 1 | tr -d ' ') free"
-chmod 600 "$tmp"
+# The manifest the restore drill compares with (a separate read right after the dump: a write
+# in between makes the drill report a difference, never hide one). First line: the major.
+mtmp="$dir/.$name.manifest.partial"
+{ printf 'major\\t%s\\n' "$(cat "$stack/pg-major" 2>/dev/null || echo unknown)"
+  dc exec -T db psql -U "$app" -d "$app" ${MANIFEST_PSQL_FLAGS} <<'SQL'
+${MANIFEST_SQL}SQL
+} > "$mtmp" 2>"$err" || fail "the manifest of $app failed: $(tail -n 1 "$err")"
+chmod 600 "$tmp" "$mtmp"
+mv -f "$mtmp" "$dir/$name.manifest"
 mv -f "$tmp" "$dir/$name"
-(cd "$dir" && sha256sum "$name" > "$name.sha256" && chmod 600 "$name.sha256") 2>"$err" || {
-  rm -f "$dir/$name" "$dir/$name.sha256"
+(cd "$dir" && sha256sum "$name" "$name.manifest" > "$name.sha256" && chmod 600 "$name.sha256") 2>"$err" || {
+  rm -f "$dir/$name" "$dir/$name.sha256" "$dir/$name.manifest"
   fail "could not write the checksum of $name: $(tail -n 1 "$err")"
 }
 rm -f ${FAILED_DIR}/$app.failed
 newest="$name"
 find "$dir" -maxdepth 1 -type f -name "$app-*.dump" -mtime +"$keep" ! -name "$newest" | while read -r old; do
-  rm -f "$old" "$old.sha256"
+  rm -f "$old" "$old.sha256" "$old.manifest"
 done
 echo "$dir/$name"
 `;

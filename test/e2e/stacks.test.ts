@@ -39,6 +39,8 @@ describe('role stacks on the lab (stand-ins for Grafana, Loki, Alloy, GlitchTip,
       const first = await run('bootstrap', h);
       expect(first.code, first.all).toBe(0);
     }
+    // toucan learns the apps host it now reaches (its tailnet address and key) for the backup copies.
+    expect((await run('apply', 'toucan')).code).toBe(0);
     const ps = (await onHost('toucan', "docker ps -a --format '{{.Names}} {{.Status}}'")).stdout;
     for (const c of [
       'observability-loki-1',

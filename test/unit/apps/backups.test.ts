@@ -83,7 +83,13 @@ describe('the backup script and its units', () => {
 
 describe('connection URLs', () => {
   it('mask the password unless it is given, and URL-encode it', () => {
-    const app = { name: 'beanstock', host: 'hornbill', postgres: 18, backupRetentionDays: 14 };
+    const app = {
+      name: 'beanstock',
+      host: 'hornbill',
+      postgres: 18,
+      backupRetentionDays: 14,
+      controlRetentionDays: 60,
+    };
     const masked = appUrls(app, ['beanstock'], undefined, '100.77.0.11');
     expect(masked.network).toBe('postgres://beanstock:***@beanstock-postgres:5432/beanstock');
     expect(masked.tailnet).toMatch(/^postgres:\/\/beanstock:\*\*\*@100\.77\.0\.11:\d+\/beanstock$/);

@@ -71,7 +71,13 @@ describe('status: parsing', () => {
   });
 
   it('apps: version with spaces, size, newest backup and its staleness; an error when psql does not answer', () => {
-    const app = { name: 'beanstock', host: 'hornbill', postgres: 18, backupRetentionDays: 14 };
+    const app = {
+      name: 'beanstock',
+      host: 'hornbill',
+      postgres: 18,
+      backupRetentionDays: 14,
+      controlRetentionDays: 60,
+    };
     const now = 1_767_225_600;
     const a = parseApp(
       app,

@@ -21,7 +21,9 @@ const inv = {
   file: 'inventory.yaml',
   knownHostsFile: '/inv/known_hosts',
   hosts: [host('toucan', 'control'), host('hornbill', 'apps'), host('kite', 'apps')],
-  apps: [{ name: 'beanstock', host: 'hornbill', postgres: 18, backupRetentionDays: 14 }],
+  apps: [
+    { name: 'beanstock', host: 'hornbill', postgres: 18, backupRetentionDays: 14, controlRetentionDays: 60 },
+  ],
 } as unknown as Inventory;
 
 describe('run: targets', () => {
