@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { InfraError } from '../errors.js';
 import { shCmd, shq } from '../quote.js';
 import { copiesDir } from '../tasks/backup-pull.js';
+import { atomicWrite } from '../tasks/lib/file.js';
 import { backupDir, parseChecksumLine } from '../tasks/pg-backup.js';
-import { chownForImage, imageOf, passwordFile, psqlArgv } from '../tasks/postgres-app.js';
+import { chownPasswordScript, passwordFile, psqlArgv } from '../tasks/postgres-app.js';
 import type { AppSession } from './app-host.js';
 import { withControl } from './control-copies.js';
 
@@ -79,7 +80,7 @@ export async function restorePassword(s: AppSession, password: string): Promise<
   const same = await s.transport.exec(`[ "$(cat ${shq(f)} 2>/dev/null)" = "$(cat)" ]`, { stdin: password });
   if (same.code === 0) return;
   await s.run(
-    `t=$(mktemp ${shq(`${f}.XXXXXX`)}) && cat > "$t" && mv -f "$t" ${shq(f)}\n${chownForImage(shq(f), shq(imageOf(s.app.postgres)))}`,
+    `${atomicWrite({ path: f, mode: '600' })}\n${chownPasswordScript(app, s.app.postgres)}`,
     `restoring the password file of ${app}`,
     { stdin: password },
   );
