@@ -96,6 +96,8 @@ export interface BatchRead {
 
 export interface Facts {
   tailnetAddress?: string;
+  /** The control host's Dokploy SSH public key, for the apps hosts' deploy user. */
+  dokployPublicKey?: string;
 }
 
 /** Erases the state type so tasks of different resources fit in one list. */
