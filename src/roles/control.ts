@@ -138,7 +138,9 @@ export function dokployRemoteTasks(inv: Inventory, after: string[]): AnyTask[] {
     return ip ? [{ name: h.name, ipAddress: ip, port: h.ssh.port, username: DEPLOY_USER }] : [];
   });
   const jq = packagesTask('stack:dokploy:jq', ['jq'], after);
-  const key = apiKeyTask(dir, inv.dokploy.ownerEmail, 'dokploy_owner_password', [...after, jq.id]);
+  const { apiKeyRef, apiKey } = inv.dokploy;
+  const given = apiKeyRef ? { ref: apiKeyRef, value: apiKey } : undefined;
+  const key = apiKeyTask(dir, inv.dokploy.ownerEmail, 'dokploy_owner_password', [...after, jq.id], given);
   return [
     jq,
     key,

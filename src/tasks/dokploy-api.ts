@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
+import type { Secret } from '../secrets.js';
 import { sections } from './os-release.js';
 
 /**
@@ -46,6 +48,8 @@ export interface ApiKeyState {
   jq: boolean;
   /** The key file exists (non-empty). */
   file: boolean;
+  /** sha256 of the key file (only a hash leaves the host). */
+  sha?: string;
   /** Dokploy's answer to organization.all with the key: 200 accepted, 401 refused, 000 down. */
   code: string;
   /** The key's organisation (what sshKey.create needs). */
@@ -58,6 +62,8 @@ export function apiKeyProbe(dir: string): string {
     apiHelpers(dir),
     'echo @@file',
     `[ -s ${shq(`${dir}/${API_KEY_FILE}`)} ] && echo yes || echo no`,
+    'echo @@sha',
+    `sha256sum < ${shq(`${dir}/${API_KEY_FILE}`)} 2>/dev/null | cut -d' ' -f1`,
     'echo @@orgs',
     // Ids only: an organisation's members are none of infra's business.
     "a=$(dk_api GET /api/organization.all); printf '%s\\n' \"$a\" | sed '$d' | jq -c 'if type == \"array\" then map(.id) else . end' 2>/dev/null || true; printf '%s\\n' \"$a\" | tail -n1",
@@ -73,12 +79,42 @@ export function parseApiKey(stdout: string): ApiKeyState {
     const ids = JSON.parse(body || 'null');
     if (Array.isArray(ids) && typeof ids[0] === 'string') organizationId = ids[0];
   } catch {}
-  return { jq: true, file: (s.get('file') ?? '').trim() === 'yes', code, organizationId };
+  const sha = (s.get('sha') ?? '').trim() || undefined;
+  return { jq: true, file: (s.get('file') ?? '').trim() === 'yes', sha, code, organizationId };
 }
 
-/** Pure. A key Dokploy refuses (deleted in its UI) is replaced by a new one. */
-export function diffApiKey(st: ApiKeyState, ownerEmail: string | undefined): Change[] {
+/** The key the inventory gives (`dokploy.api_key`): its reference, and its value when loaded. */
+export interface GivenKey {
+  ref: string;
+  value?: Secret;
+}
+
+const sha256 = (v: string) => createHash('sha256').update(v).digest('hex');
+
+/**
+ * Pure. infra's own key, refused by Dokploy (deleted in its UI), is replaced by a new one; a key
+ * the inventory gives is written to the host (compared by hash; not at all without the secret).
+ */
+export function diffApiKey(st: ApiKeyState, ownerEmail: string | undefined, given?: GivenKey): Change[] {
   if (!st.jq) return [{ summary: "Dokploy's API needs jq on the host", kind: 'package-missing' }];
+  if (given) {
+    const where = `dokploy.api_key (${given.ref})`;
+    if (!st.file || (given.value && st.sha !== sha256(given.value.reveal())))
+      return [
+        {
+          summary: `${st.file ? 'update' : 'write'} the Dokploy API key given as ${where} on the host (content hidden)`,
+          kind: st.file ? 'file-content' : 'file-missing',
+        },
+      ];
+    if (st.code === '200' && st.organizationId) return [];
+    return [
+      {
+        summary: `Dokploy refuses the API key given as ${where} (HTTP ${st.code}): make one for the owner's organisation in Dokploy (Settings, API keys)`,
+        kind: 'api-key-refused',
+        actual: st.code,
+      },
+    ];
+  }
   if (!ownerEmail) return [];
   if (!st.file)
     return [
@@ -125,26 +161,50 @@ export function createApiKeyScript(dir: string, email: string, ownerFile: string
   ].join('\n');
 }
 
+/** Writes the given key (on stdin) atomically, mode 600; Dokploy must accept it (the re-probe). */
+export function writeApiKeyScript(dir: string, ref: string): string {
+  const f = shq(`${dir}/${API_KEY_FILE}`);
+  return [
+    'set -e',
+    'umask 077',
+    `mkdir -p ${shq(dir)}`,
+    `tmp=$(mktemp ${shq(`${dir}/.infra.XXXXXX`)})`,
+    'cat > "$tmp"',
+    `if cmp -s "$tmp" ${f}; then rm -f "$tmp"; echo ${shq(`stack dokploy: Dokploy refuses the API key given as dokploy.api_key (${ref})`)} >&2; exit 1; fi`,
+    `mv -f "$tmp" ${f}`,
+  ].join('\n');
+}
+
 export function apiKeyTask(
   dir: string,
   ownerEmail: string | undefined,
   ownerFile: string,
   after: string[],
+  given?: GivenKey,
 ): Task<ApiKeyState> {
   return {
     id: 'stack:dokploy:api-key',
     after,
     probe: apiKeyProbe(dir),
     parse: parseApiKey,
-    diff: (st) => diffApiKey(st, ownerEmail),
-    apply: (st) => [
-      {
-        script:
-          !st.jq || !ownerEmail
-            ? "echo 'stack dokploy: jq is missing on the host' >&2; exit 1"
-            : createApiKeyScript(dir, ownerEmail, ownerFile),
-        timeoutMs: 90_000,
-      },
-    ],
+    diff: (st) => diffApiKey(st, ownerEmail, given),
+    apply: (st) =>
+      given
+        ? [
+            given.value
+              ? { script: writeApiKeyScript(dir, given.ref), stdin: given.value.reveal() }
+              : {
+                  script: `echo ${shq(`stack dokploy: ${given.ref} is not set (dokploy.api_key)`)} >&2; exit 1`,
+                },
+          ]
+        : [
+            {
+              script:
+                !st.jq || !ownerEmail
+                  ? "echo 'stack dokploy: jq is missing on the host' >&2; exit 1"
+                  : createApiKeyScript(dir, ownerEmail, ownerFile),
+              timeoutMs: 90_000,
+            },
+          ],
   };
 }

@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dokployFollowUp } from '../../src/commands/converge.js';
 import type { Inventory } from '../../src/inventory/types.js';
+import { Secret } from '../../src/secrets.js';
 import {
   authorizedLine,
   type DeployUserState,
@@ -11,7 +13,7 @@ import {
   diffDeployUser,
   parseDeployUser,
 } from '../../src/tasks/deploy-user.js';
-import { answer, diffApiKey, parseApiKey } from '../../src/tasks/dokploy-api.js';
+import { answer, apiKeyTask, diffApiKey, parseApiKey } from '../../src/tasks/dokploy-api.js';
 import {
   type DesiredServer,
   type DokployServer,
@@ -189,6 +191,24 @@ describe("Dokploy's API key", () => {
     ['Dokploy down', '@@file\nyes\n@@orgs\n\n000', ['dokploy-down']],
   ])('%s', (_n, out, kinds) => {
     expect(diffApiKey(parseApiKey(out), 'ops@example.com').map((c) => c.kind)).toEqual(kinds);
+  });
+
+  it('a key the inventory gives: written when missing or different (by hash), reported when refused', () => {
+    const given = { ref: 'env:DOKPLOY_API_KEY', value: new Secret('env:DOKPLOY_API_KEY', 'k-123') };
+    const sha = createHash('sha256').update('k-123').digest('hex');
+    const kinds = (out: string, g: typeof given | { ref: string }) =>
+      diffApiKey(parseApiKey(out), 'ops@example.com', g).map((c) => c.kind);
+    expect(kinds('@@file\nno\n@@sha\n\n@@orgs\n\n401', given)).toEqual(['file-missing']);
+    expect(kinds('@@file\nyes\n@@sha\nabc\n@@orgs\n["o"]\n200', given)).toEqual(['file-content']);
+    expect(kinds(`@@file\nyes\n@@sha\n${sha}\n@@orgs\n["o"]\n200`, given)).toEqual([]);
+    expect(kinds(`@@file\nyes\n@@sha\n${sha}\n@@orgs\n{}\n401`, given)).toEqual(['api-key-refused']);
+    // check without the secret: the content is not compared
+    expect(kinds('@@file\nyes\n@@sha\nabc\n@@orgs\n["o"]\n200', { ref: given.ref })).toEqual([]);
+    const t = apiKeyTask(DIR, 'ops@example.com', 'pw', [], given);
+    const [step] = t.apply(parseApiKey('@@file\nno\n@@orgs\n\n401'), []);
+    expect(step!.stdin).toBe('k-123');
+    expect(step!.script).not.toContain('k-123');
+    expect(step!.script).not.toContain('createApiKey');
   });
 
   it("the organisation is read from organization.all (sshKey.create's organizationId)", () => {
