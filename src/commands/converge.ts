@@ -62,25 +62,36 @@ export async function converge(
   const ssh = import('../transport/ssh.js');
   const out = new Output(redactorFor(inv));
   const human = new HumanReporter(out, mode, o.verbose);
-  human.hosts(hosts);
-  const results = await runFleet({
-    hosts,
-    mode,
-    // The roles and their ~50 task modules load once the handshakes are under way.
-    plan: async (h) => {
-      await ssh;
-      return (scope.plan ?? (await import('../roles/index.js')).planHost)(inv, h);
-    },
-    connect: (h) => connectHost(inv, hostOf(inv, h)),
-    guard: (h) => guardFor(inv, h, Number(o.guardTimeout ?? 60)),
-    outside: (h) => publicSshCheck(inv, hostOf(inv, h)),
-    lockOwner: `${userInfo().username}@${hostname()} pid ${process.pid} since ${new Date().toISOString()} (infra ${mode})`,
-    emit: (e) => {
-      if (e.type === 'facts') saveLearned(inv.stateDir, e.host, e.facts);
-      if (!o.json) human.handle(e);
-    },
-    redactor: out.redactor,
-  });
+  // check reads only the hosts named: `infra check` (every host) reports the registrations.
+  const followUp = scope.plan || mode === 'check' ? undefined : dokployFollowUp(inv, hosts);
+  human.hosts(followUp ? [...hosts, followUp] : hosts);
+  const fleet = (list: string[], plan: (inv: Inventory, host: string) => AnyTask[] | Promise<AnyTask[]>) =>
+    runFleet({
+      hosts: list,
+      mode,
+      // The roles and their ~50 task modules load once the handshakes are under way.
+      plan: async (h) => {
+        await ssh;
+        return plan(inv, h);
+      },
+      connect: (h) => connectHost(inv, hostOf(inv, h)),
+      guard: (h) => guardFor(inv, h, Number(o.guardTimeout ?? 60)),
+      outside: (h) => publicSshCheck(inv, hostOf(inv, h)),
+      lockOwner: `${userInfo().username}@${hostname()} pid ${process.pid} since ${new Date().toISOString()} (infra ${mode})`,
+      emit: (e) => {
+        if (e.type === 'facts') saveLearned(inv.stateDir, e.host, e.facts);
+        if (!o.json) human.handle(e);
+      },
+      redactor: out.redactor,
+    });
+  const results = await fleet(hosts, async (i, h) =>
+    (scope.plan ?? (await import('../roles/index.js')).planHost)(i, h),
+  );
+  // An apps host's run ends on the control host: its registration in Dokploy (docs/stacks.md).
+  if (followUp) {
+    const { dokployRemoteTasks } = await import('../roles/control.js');
+    results.push(...(await fleet([followUp], (i) => dokployRemoteTasks(i, []))));
+  }
   // Whole-role runs only (add-app narrows the plan to one app): findings that are not drift.
   const warnings: Record<string, string[]> = {};
   if (!scope.plan) {
@@ -94,6 +105,18 @@ export async function converge(
     human.recap(results);
   }
   return exitCodeFor(mode, results);
+}
+
+/**
+ * Pure on the inventory and what infra learned: the control host, when the run covers an apps
+ * host but not it, and the control host has run Dokploy (its key is known). The apps host's
+ * tailnet address, learned in the first part of the run, is read when the follow-up plans.
+ */
+export function dokployFollowUp(inv: Inventory, hosts: readonly string[]): string | undefined {
+  const control = inv.hosts.find((h) => h.role === 'control');
+  if (!control || hosts.includes(control.name)) return undefined;
+  if (!inv.hosts.some((h) => h.role === 'apps' && hosts.includes(h.name))) return undefined;
+  return readLearned(inv.stateDir)[control.name]?.dokployPublicKey ? control.name : undefined;
 }
 
 const hostOf = (inv: Inventory, name: string) => inv.hosts.find((x) => x.name === name)!;

@@ -5,7 +5,10 @@ import type { Host, Inventory } from '../inventory/types.js';
 import type { Connected } from './run.js';
 
 /** What infra learned about hosts (their tailnet address), kept beside the inventory, not in it. */
-export type Learned = Record<string, { tailnetAddress?: string; backupPullKey?: string }>;
+export type Learned = Record<
+  string,
+  { tailnetAddress?: string; backupPullKey?: string; dokployPublicKey?: string }
+>;
 
 export function readLearned(stateDir: string): Learned {
   const file = path.join(stateDir, 'hosts.json');

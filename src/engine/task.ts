@@ -140,6 +140,8 @@ export interface Facts {
   tailnetAddress?: string;
   /** The control host's public key for pulling backups (its apps hosts authorize it, read-only). */
   backupPullKey?: string;
+  /** The control host's Dokploy SSH public key, for the apps hosts' deploy user. */
+  dokployPublicKey?: string;
 }
 
 /** Erases the state type so tasks of different resources fit in one list. */

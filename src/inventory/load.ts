@@ -70,7 +70,7 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
       emailUrlRef: doc.glitchtip.email_url,
       fromEmail: doc.glitchtip.from_email,
     },
-    dokploy: { ownerEmail: doc.dokploy.owner_email },
+    dokploy: { ownerEmail: doc.dokploy.owner_email, apiKeyRef: doc.dokploy.api_key },
     secrets: [],
     lab: false,
     apps: Object.entries(doc.apps).map(([name, a]) => ({
@@ -99,6 +99,7 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
   inv.tailscale.authKey = secret(inv.tailscale.authKeyRef, ['tailscale', 'auth_key']);
   for (const h of inv.hosts)
     if (h.tunnel) h.tunnel.token = secret(h.tunnel.tokenRef, ['hosts', h.name, 'tunnel', 'token']);
+  if (inv.dokploy.apiKeyRef) inv.dokploy.apiKey = secret(inv.dokploy.apiKeyRef, ['dokploy', 'api_key']);
   const gt = inv.glitchtip;
   if (gt?.emailUrlRef) {
     const at = ['glitchtip', 'email_url'];
@@ -109,9 +110,12 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
       problems.push({ ...locate(at), path: at.join('.'), message: `${gt.emailUrlRef.slice(4)} ${bad}` });
   }
   if (problems.length > 0) throw new InventoryError(problems.map((p) => formatProblem(shown, p)));
-  inv.secrets = [inv.tailscale.authKey, ...inv.hosts.map((h) => h.tunnel?.token), gt?.emailUrl].filter(
-    (s): s is Secret => !!s,
-  );
+  inv.secrets = [
+    inv.tailscale.authKey,
+    ...inv.hosts.map((h) => h.tunnel?.token),
+    gt?.emailUrl,
+    inv.dokploy.apiKey,
+  ].filter((s): s is Secret => !!s);
   return inv;
 }
 

@@ -152,6 +152,8 @@ export const inventorySchema = z
             'expected an email address like ops@example.com',
           )
           .optional(),
+        /** An API key made in Dokploy's UI, instead of the one infra creates (docs/stacks.md). */
+        api_key: secretRef.optional(),
       })
       .strict()
       .default({}),

@@ -59,7 +59,7 @@ export interface Inventory {
   /** GlitchTip on the control host (inventory key `glitchtip`); undefined without a control host. */
   glitchtip?: GlitchtipSettings;
   /** Dokploy's owner, created before Dokploy is published (dokploy.owner_email). */
-  dokploy: { ownerEmail?: string };
+  dokploy: { ownerEmail?: string; apiKey?: Secret; apiKeyRef?: string };
   /** Every secret value in play, for the redactor. */
   secrets: Secret[];
   /** True when connection details, upstreams and secrets come from the local lab. */

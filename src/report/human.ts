@@ -106,8 +106,12 @@ export class HumanReporter {
       return;
     }
     if (r.status === 'waiting' && r.wait) {
+      // What it waits to do, or why: a failed login, a server whose host left the inventory.
       this.print(
-        `${pad(host, this.width)}${STATUS_WORD.waiting(pad('waiting', 8))}${r.task}: ${waitMessage(r.wait)}`,
+        [
+          `${pad(host, this.width)}${STATUS_WORD.waiting(pad('waiting', 8))}${r.task}: ${waitMessage(r.wait)}`,
+          ...r.changes.map((c) => `    - ${c.summary}`),
+        ].join('\n'),
       );
       return;
     }

@@ -1,7 +1,9 @@
+import { readLearned } from '../engine/connect.js';
 import type { AnyTask } from '../engine/task.js';
 import type { App, Inventory } from '../inventory/types.js';
 import { backupFailureTask } from '../tasks/backup-failure.js';
 import { backupScriptTask, backupTimerTasks, freshnessTask } from '../tasks/backup-timer.js';
+import { deployUserTask } from '../tasks/deploy-user.js';
 import { majorTask, orphansTask, passwordTask, pgPort, postgresStackTask } from '../tasks/postgres-app.js';
 
 /**
@@ -18,6 +20,7 @@ export function appsTasks(inv: Inventory, hostName: string, others: readonly Any
   const pre = others.map((t) => t.id).filter((id) => PREREQUISITE.test(id));
   const script = backupScriptTask(pre);
   return [
+    ...deployUserTasks(inv, pre),
     script,
     orphansTask(
       apps.map((a) => a.name),
@@ -25,6 +28,17 @@ export function appsTasks(inv: Inventory, hostName: string, others: readonly Any
     ),
     ...apps.flatMap((a) => appTasks(a, apps, pre, script.id)),
   ];
+}
+
+/**
+ * Dokploy's deploy user, authorised with the key the control host's run learned from Dokploy,
+ * from the control host's tailnet address only. Needs the docker group: after Docker.
+ */
+function deployUserTasks(inv: Inventory, pre: string[]): AnyTask[] {
+  const control = inv.hosts.find((h) => h.role === 'control');
+  if (!control) return [];
+  const facts = readLearned(inv.stateDir)[control.name];
+  return [deployUserTask(control.name, facts?.dokployPublicKey, facts?.tailnetAddress, pre)];
 }
 
 /** One app's tasks; `onlyApp` plans (add-app, upgrade-pg) use it with the host's other apps for ports. */

@@ -4,6 +4,8 @@ import type { Host, Inventory } from '../inventory/types.js';
 import { alloyHealth, alloyStack, type LokiTarget, lokiUnknownTask } from '../tasks/alloy.js';
 import { type ComposeStack, composeStackTask } from '../tasks/compose-stack.js';
 import { DOKPLOY, dokploySecrets, swarmTask } from '../tasks/dokploy.js';
+import { API_KEY_FILE, apiKeyTask } from '../tasks/dokploy-api.js';
+import { DEPLOY_USER, type DesiredServer, remoteTasks } from '../tasks/dokploy-remote.js';
 import { dokployTask } from '../tasks/dokploy-task.js';
 import { GLITCHTIP, glitchtipHealth, glitchtipSecrets, glitchtipStack } from '../tasks/glitchtip.js';
 import { glitchtipAdminTask } from '../tasks/glitchtip-admin.js';
@@ -15,6 +17,7 @@ import {
   observabilitySecrets,
   observabilityStack,
 } from '../tasks/observability.js';
+import { packagesTask } from '../tasks/packages.js';
 import { type HealthCheck, stackHealthTask } from '../tasks/stack-health.js';
 import { stackDir } from '../tasks/stacks.js';
 
@@ -35,7 +38,10 @@ export function stackSecrets(
   return {
     [OBSERVABILITY]: list(OBSERVABILITY, observabilitySecrets),
     [GLITCHTIP]: list(GLITCHTIP, glitchtipSecrets),
-    [DOKPLOY]: list(DOKPLOY, dokploySecrets),
+    [DOKPLOY]: {
+      ...list(DOKPLOY, dokploySecrets),
+      files: [...dokploySecrets.map((f) => f.name), API_KEY_FILE],
+    },
   };
 }
 
@@ -114,10 +120,31 @@ function dokployTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
   const dir = stackDir(DOKPLOY);
   const secrets = hostSecretsTask(DOKPLOY, dir, dokploySecrets, pre);
   const swarm = swarmTask(pre);
+  const dokploy = dokployTask(dir, inv.dokploy.ownerEmail, host.publicPorts, [...pre, secrets.id, swarm.id]);
+  return [secrets, swarm, dokploy, ...dokployRemoteTasks(inv, [dokploy.id])];
+}
+
+/**
+ * The apps hosts in Dokploy: infra's API key, Dokploy's SSH key, one server per apps host that
+ * has joined the tailnet (its address learned when it was bootstrapped), the orphans, the login
+ * check. Also what an apps host's run converges on the control host (followUpPlan).
+ */
+export function dokployRemoteTasks(inv: Inventory, after: string[]): AnyTask[] {
+  const dir = stackDir(DOKPLOY);
+  const learned = readLearned(inv.stateDir);
+  const apps = inv.hosts.filter((h) => h.role === 'apps');
+  const want: DesiredServer[] = apps.flatMap((h) => {
+    const ip = learned[h.name]?.tailnetAddress;
+    return ip ? [{ name: h.name, ipAddress: ip, port: h.ssh.port, username: DEPLOY_USER }] : [];
+  });
+  const jq = packagesTask('stack:dokploy:jq', ['jq'], after);
+  const { apiKeyRef, apiKey } = inv.dokploy;
+  const given = apiKeyRef ? { ref: apiKeyRef, value: apiKey } : undefined;
+  const key = apiKeyTask(dir, inv.dokploy.ownerEmail, 'dokploy_owner_password', [...after, jq.id], given);
   return [
-    secrets,
-    swarm,
-    dokployTask(dir, inv.dokploy.ownerEmail, host.publicPorts, [...pre, secrets.id, swarm.id]),
+    jq,
+    key,
+    ...remoteTasks({ dir, want, appsHosts: apps.map((h) => h.name), after: [...after, key.id] }),
   ];
 }
 

@@ -152,3 +152,158 @@ cat /etc/dokploy/traefik/traefik.yml`,
     expect(again.changes, again.stdout).toBe(0);
   });
 });
+
+/**
+ * The apps hosts wired into Dokploy (docs/stacks.md, "Apps hosts in Dokploy"): `bootstrap
+ * hornbill` after toucan is enough — its run ends on toucan, registering hornbill through
+ * Dokploy's API with infra's key; the stand-in's server.validate REALLY logs in over SSH with
+ * Dokploy's key (standin_dokploy_api.py), so a wrong user or an unauthorised key fails.
+ */
+describe('apps hosts in Dokploy: deploy user, SSH key, server registration', () => {
+  let key = '';
+  let HORNBILL: ReturnType<typeof labHost>;
+  /** Dokploy's REST API from toucan's loopback with an API key (x-api-key, as infra calls it). */
+  const rest = (path: string, body?: object, apiKey = key) =>
+    onHost(
+      'toucan',
+      `curl -s -m 30 -w '\\n%{http_code}' ${apiKey ? `-H 'x-api-key: ${apiKey}'` : ''} ${
+        body ? `-H 'content-type: application/json' --data-binary @- ` : ''
+      }http://127.0.0.1:3000${path} <<'EOF'\n${body ? JSON.stringify(body) : ''}\nEOF`,
+    );
+  const json = (r: { stdout: string }) => JSON.parse(r.stdout.split('\n').slice(0, -1).join('\n'));
+  const servers = async () => json(await rest('/api/server.all')) as Record<string, unknown>[];
+
+  beforeAll(async () => {
+    HORNBILL = labHost('hornbill');
+    const b = await run('bootstrap', 'hornbill');
+    if (b.code !== 0) throw new Error(`bootstrap hornbill:\n${b.all}`);
+    const shown = await run('secrets', 'show', 'toucan', 'dokploy');
+    key = /^dokploy_api_key=(\S+)$/m.exec(shown.stdout)?.[1] ?? '';
+    expect(key.length).toBeGreaterThan(20);
+  });
+
+  it("hornbill is registered with infra's key over the tailnet, and Dokploy's login works", async () => {
+    const hb = (await servers()).find((s) => s.name === 'hornbill');
+    expect(hb).toMatchObject({
+      ipAddress: HORNBILL.tailnetAddress,
+      port: 22,
+      username: 'dokploy',
+      serverType: 'deploy',
+    });
+    const v = await rest(`/api/server.validate?serverId=${hb!.serverId}`);
+    expect(code(v), v.all).toBe('200');
+    expect(json(v)).toMatchObject({
+      docker: { enabled: true },
+      dockerGroupMember: true,
+      privilegeMode: 'none',
+    });
+    const user = await onHost('hornbill', 'passwd -S dokploy; id -nG dokploy');
+    expect(user.stdout).toMatch(/^dokploy L /);
+    expect(user.stdout).toContain('docker');
+  });
+
+  it('Dokploy refuses a missing or wrong API key, as validateRequest does', async () => {
+    for (const k of ['', 'not-the-key']) {
+      const r = await rest('/api/server.all', undefined, k);
+      expect(code(r)).toBe('401');
+      expect(json(r)).toEqual({ message: 'Unauthorized' });
+    }
+  });
+
+  it("the deploy user logs in from toucan with Dokploy's key over the tailnet, never over the public address", async () => {
+    const keys = json(await rest('/api/sshKey.all')) as { name: string; privateKey: string }[];
+    const priv = keys.find((k) => k.name === 'infra')!.privateKey;
+    await onHost('toucan', `umask 077; cat > /tmp/dk-key <<'EOF'\n${priv.trim()}\nEOF`);
+    const ssh = (addr: string) =>
+      onHost(
+        'toucan',
+        `ssh -i /tmp/dk-key -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 dokploy@${addr} 'id -un'`,
+      );
+    expect((await ssh(HORNBILL.tailnetAddress)).stdout.trim()).toBe('dokploy');
+    expect((await ssh(HORNBILL.publicAddress)).code).not.toBe(0);
+    // Beside UFW, from= keeps the key to toucan's tailnet address.
+    const keysFile = (await onHost('hornbill', 'cat /home/dokploy/.ssh/authorized_keys')).stdout;
+    expect(keysFile).toMatch(
+      new RegExp(`^from="${labHost('toucan').tailnetAddress.replace(/\./g, '\\.')}" ssh-ed25519 `),
+    );
+    await onHost('toucan', 'rm -f /tmp/dk-key');
+  });
+
+  it('a second run of both bootstraps changes nothing and calls no write endpoint', async () => {
+    const before = (
+      await onHost(
+        'toucan',
+        "docker service logs --raw dokploy 2>&1 | grep -c 'POST /api/[A-Za-z]*\\.' || true",
+      )
+    ).stdout;
+    const h = await changesOf('bootstrap', 'hornbill');
+    expect(h.changes, h.stdout).toBe(0);
+    const t = await changesOf('bootstrap', 'toucan');
+    expect(t.changes, t.stdout).toBe(0);
+    const after = (
+      await onHost(
+        'toucan',
+        "docker service logs --raw dokploy 2>&1 | grep -c 'POST /api/[A-Za-z]*\\.' || true",
+      )
+    ).stdout;
+    expect(after).toBe(before);
+  });
+
+  it('check reports a changed and a missing registration; apply restores them', async () => {
+    const hb = (await servers()).find((s) => s.name === 'hornbill')!;
+    const upd = await rest('/api/server.update', { ...hb, username: 'root', totalSum: undefined });
+    expect(code(upd), upd.all).toBe('200');
+    const changed = await run('check', 'toucan');
+    expect(changed.code, changed.all).toBe(2);
+    expect(changed.all).toContain('update Dokploy server hornbill: username dokploy (is root)');
+    expect((await run('apply', 'toucan')).code).toBe(0);
+    expect((await servers()).find((s) => s.name === 'hornbill')?.username).toBe('dokploy');
+
+    const rm = await rest('/api/server.remove', { serverId: hb.serverId });
+    expect(code(rm), rm.all).toBe('200');
+    const missing = await run('check', 'toucan');
+    expect(missing.code, missing.all).toBe(2);
+    expect(missing.all).toContain('register hornbill in Dokploy as a server');
+    expect((await run('apply', 'toucan')).code).toBe(0);
+    expect((await run('check', 'toucan')).code).toBe(0);
+  });
+
+  it('an unauthorised key makes Dokploy fail to log in: check waits for hornbill, apply hornbill fixes it', async () => {
+    await onHost(
+      'hornbill',
+      "sed -i 's/ssh-ed25519 AAAA/ssh-ed25519 AAAB/' /home/dokploy/.ssh/authorized_keys",
+    );
+    const c = await run('check', 'toucan');
+    expect(c.code, c.all).toBe(2);
+    expect(c.all).toContain('Dokploy cannot use hornbill as dokploy@');
+    expect(c.all).toContain('Authentication failed');
+    const fix = await run('apply', 'hornbill');
+    expect(fix.code, fix.all).toBe(0);
+    expect((await run('check', 'toucan')).code).toBe(0);
+  });
+
+  it('a server infra registered for a host no longer in the inventory is reported, never removed', async () => {
+    const hb = (await servers()).find((s) => s.name === 'hornbill')!;
+    const made = await rest('/api/server.create', {
+      name: 'oldhost',
+      description: 'managed by infra (inventory host oldhost)',
+      ipAddress: '100.64.9.9',
+      port: 22,
+      username: 'dokploy',
+      sshKeyId: hb.sshKeyId,
+      serverType: 'deploy',
+    });
+    expect(code(made), made.all).toBe('200');
+    const c = await run('check', 'toucan');
+    expect(c.code, c.all).toBe(2);
+    expect(c.all).toContain(
+      'Dokploy server oldhost was registered by infra, but host oldhost is no longer in the inventory',
+    );
+    const a = await run('apply', 'toucan');
+    expect(a.code, a.all).toBe(2); // pending: the operator decides
+    const old = (await servers()).find((s) => s.name === 'oldhost');
+    expect(old).toBeDefined();
+    expect(code(await rest('/api/server.remove', { serverId: old!.serverId }))).toBe('200');
+    expect((await run('check', 'toucan')).code).toBe(0);
+  });
+});

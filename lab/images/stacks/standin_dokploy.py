@@ -11,6 +11,7 @@ Models what infra depends on, read from Dokploy's sources at v0.30.2 (docs/lab.m
   traefik.yml is written only when none exists (a directory in its place is removed first);
 - better-auth's email endpoints under /api/auth with Dokploy's hook (packages/server/src/lib/auth.ts):
   the first sign-up becomes the owner, any later one is refused "Admin is already created";
+- the REST API infra calls with an API key (API key, SSH key, servers): standin_dokploy_api.py;
 - the tRPC procedures settings.health, settings.readTraefikConfig, settings.updateTraefikConfig
   (apps/dokploy/server/api/routers/settings.ts), the last two for the owner's session only.
 """
@@ -310,7 +311,10 @@ def main():
         open(os.path.join(TRAEFIK, "traefik.yml"), "w").write(text)  # writeMainConfig
         return trpc(True)
 
+    import standin_dokploy_api  # the REST API infra calls with an API key (its own module)
+    api = standin_dokploy_api.routes(db_rows, lit, owner_of)
     serve(int(env.get("PORT", 3000)), {
+        **api,
         ("GET", "/"): lambda q, b, h: (200, "Dokploy (LAB STAND-IN)"),
         ("GET", "/api/trpc/settings.health"): lambda q, b, h: trpc({"ok": True}),
         ("POST", "/api/auth/sign-up/email"): sign_up,

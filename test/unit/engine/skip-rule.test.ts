@@ -277,6 +277,7 @@ describe('recap', () => {
     ]);
     expect(human(events, [result]).split('\n')).toEqual([
       'h         waiting stack:alloy: waiting for toucan: run infra bootstrap toucan',
+      '    - make stack:alloy', // what it waits to do
       'h         changed packages:base: make packages:base',
       'h         skipped stack:alloy:health — not run: stack:alloy is waiting for toucan: run infra bootstrap toucan',
       '',
