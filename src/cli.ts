@@ -4,6 +4,10 @@ import { Command } from 'commander';
 import { addEverydayVerbs } from './cli-verbs.js';
 import type { ConvergeOptions, GlobalOptions } from './commands/converge.js';
 import { PACKAGE_ROOT } from './paths.js';
+import { trace } from './trace.js';
+
+trace('cli');
+process.on('exit', () => trace('exit'));
 
 /** The installed package's own version: read at start (one small file), never built in. */
 const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
@@ -60,6 +64,7 @@ program
     'seconds before a firewall/sshd/Tailscale SSH change rolls itself back',
     '60',
   )
+  .option('--parallel <n>', 'SSH handshakes at once (default 32; every host is probed at once after)')
   .addHelpText(
     'after',
     '\nExamples:\n  infra apply\n  infra apply hornbill --dry-run\n  infra --lab apply --json',
@@ -100,6 +105,7 @@ program
   .argument('[hosts...]', 'host names from the inventory')
   .option('--json', 'print one JSON document (schema in the README)')
   .option('-v, --verbose', 'also list tasks that are in sync')
+  .option('--parallel <n>', 'SSH handshakes at once (default 32; every host is probed at once after)')
   .addHelpText('after', '\nExamples:\n  infra check\n  infra check hornbill --json')
   .action((hosts: string[], o: ConvergeOptions) =>
     run(async () => (await import('./commands/converge.js')).converge('check', globals(), hosts, o)),

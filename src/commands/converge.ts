@@ -12,6 +12,7 @@ import { HumanReporter } from '../report/human.js';
 import { exitCodeFor, jsonReport } from '../report/json.js';
 import { Output } from '../report/output.js';
 import { Redactor } from '../secrets.js';
+import { trace } from '../trace.js';
 
 export interface GlobalOptions {
   inventory?: string;
@@ -23,6 +24,19 @@ export interface ConvergeOptions {
   verbose?: boolean;
   /** Seconds before a guarded change (firewall, sshd, Tailscale SSH) rolls itself back. */
   guardTimeout?: string;
+  /** SSH handshakes at once (--parallel); default PARALLEL_HANDSHAKES. */
+  parallel?: string;
+}
+
+/** `--parallel N`: a positive whole number, or one clear line. */
+export function parallelOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InfraError(
+      `--parallel: expected a positive whole number of SSH handshakes at once, got ${value}`,
+    );
+  return n;
 }
 
 export function selectHosts(inv: Inventory, names: string[]): string[] {
@@ -54,11 +68,14 @@ export async function converge(
   o: ConvergeOptions,
   scope: ConvergeScope = {},
 ): Promise<number> {
+  trace('command');
   const inv = loadInventory(g.inventory ?? defaultInventoryPath(), {
     requireSecrets: scope.requireSecrets ?? mode === 'apply',
     lab: g.lab,
   });
+  trace('inventory');
   const hosts = selectHosts(inv, hostNames);
+  const parallel = parallelOf(o.parallel);
   const ssh = import('../transport/ssh.js');
   const out = new Output(redactorFor(inv));
   const human = new HumanReporter(out, mode, o.verbose);
@@ -83,6 +100,7 @@ export async function converge(
         if (!o.json) human.handle(e);
       },
       redactor: out.redactor,
+      parallel,
     });
   const results = await fleet(hosts, async (i, h) =>
     (scope.plan ?? (await import('../roles/index.js')).planHost)(i, h),
@@ -104,6 +122,7 @@ export async function converge(
       for (const message of list) human.handle({ type: 'note', host, message });
     human.recap(results);
   }
+  trace('reported');
   return exitCodeFor(mode, results);
 }
 

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, HostKeyChangedError, UnreachableError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/types.js';
+import { trace } from '../trace.js';
 import type { Connected } from './run.js';
 
 /** What infra learned about hosts (their tailnet address), kept beside the inventory, not in it. */
@@ -48,6 +49,7 @@ export function pathsFor(host: Host, learned: Learned): Path[] {
 
 /** One SSH connection over the first path that answers; a changed host key stops the search. */
 export async function connectHost(inv: Inventory, host: Host, only?: Path['kind']): Promise<Connected> {
+  trace('connecting', host.name);
   const { connectSsh } = await import('../transport/ssh.js');
   const failures: string[] = [];
   const paths = pathsFor(host, readLearned(inv.stateDir)).filter((p) => !only || p.kind === only);
@@ -68,6 +70,7 @@ export async function connectHost(inv: Inventory, host: Host, only?: Path['kind'
           onHostKeyRecorded: (f) => (recorded = f),
         },
       );
+      trace('connected', host.name);
       return { transport, via: `${p.kind} ${p.address}`, hostKeyRecorded: recorded };
     } catch (e) {
       if (e instanceof HostKeyChangedError) throw e;

@@ -1,4 +1,5 @@
 import { errorMessage } from '../errors.js';
+import { trace, traceBatch } from '../trace.js';
 import type { Transport } from '../transport/types.js';
 import { batchScript, newNonce, sharedReadsOf, splitBatch } from './batch.js';
 import type { Emit, Mode, TaskResult } from './events.js';
@@ -30,7 +31,7 @@ export async function converge(
 ): Promise<TaskResult[]> {
   const ordered = orderTasks(tasks);
   const probeAll = async (list: readonly AnyTask[]) => {
-    const result = await probeTasks(transport, list);
+    const result = await probeTasks(host, transport, list);
     for (const p of result) {
       const facts = p.task.learn && p.state !== undefined ? p.task.learn(p.state) : undefined;
       if (facts && Object.keys(facts).length) emit({ type: 'facts', host, facts });
@@ -137,16 +138,17 @@ function waitOf(p: Probed): Wait | undefined {
   return !p.error && p.changes.length && p.state !== undefined ? p.task.wait?.(p.state) : undefined;
 }
 
-async function probeTasks(transport: Transport, tasks: readonly AnyTask[]): Promise<Probed[]> {
+async function probeTasks(host: string, transport: Transport, tasks: readonly AnyTask[]): Promise<Probed[]> {
   const nonce = newNonce();
   // Tasks that read the same thing (Tailscale's state for two tasks) share one run of the probe.
   const probes = [...new Set(tasks.map((t) => t.probe))];
+  const script = batchScript(probes, nonce, sharedReadsOf(tasks));
+  traceBatch(host, script);
+  trace('batch-sent', host);
   // The batch goes on stdin, not in argv: Linux caps one argument at 128 KiB, and a host with
   // dozens of apps would pass that.
-  const r = await transport.exec('sh -s', {
-    stdin: batchScript(probes, nonce, sharedReadsOf(tasks)),
-    timeoutMs: PROBE_TIMEOUT_MS,
-  });
+  const r = await transport.exec('sh -s', { stdin: script, timeoutMs: PROBE_TIMEOUT_MS });
+  trace('batch-back', host);
   let outputs: ReturnType<typeof splitBatch>;
   try {
     const sections = splitBatch(r.stdout, probes.length, nonce);

@@ -37,8 +37,35 @@ export interface FleetOptions {
   lockOwner?: string;
   emit: Emit;
   redactor: Redactor;
-  /** Hosts in flight at once (default 64: every host of a 2–20 server fleet at the same time). */
+  /** Hosts in flight at once (default: all of them; the handshake gate below bounds the start). */
   concurrency?: number;
+  /**
+   * SSH handshakes under way at once (default PARALLEL_HANDSHAKES). A host holds its slot only
+   * while it connects, so a 200-host fleet never opens 200 connections in the same instant (a
+   * SYN burst the operator's own network or firewall may drop) yet still probes every host at once.
+   */
+  parallel?: number;
+}
+
+/** Handshakes at once by default: far more than 2 cores need, few enough for any home router. */
+export const PARALLEL_HANDSHAKES = 32;
+
+/** At most `n` calls of `gate` running at once; the others wait their turn, first come first served. */
+export function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (active >= n) await new Promise<void>((go) => waiting.push(go));
+    else active++;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next)
+        next(); // the slot passes straight on
+      else active--;
+    }
+  };
 }
 
 /** Runs every host in parallel (bounded); one host failing never stops or alters another. */
@@ -46,11 +73,15 @@ export async function runFleet(o: FleetOptions): Promise<HostResult[]> {
   const emit: Emit = (e: EngineEvent) => o.emit(o.redactor.redactValue(e));
   const queue = [...o.hosts];
   const results = new Map<string, HostResult>();
+  const gate = limiter(o.parallel ?? PARALLEL_HANDSHAKES);
+  const connect = (host: string) => gate(() => o.connect(host));
   const worker = async () => {
     for (let host = queue.shift(); host; host = queue.shift())
-      results.set(host, await runHost(host, o, emit));
+      results.set(host, await runHost(host, { ...o, connect }, emit));
   };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 64, o.hosts.length) }, worker));
+  await Promise.all(
+    Array.from({ length: Math.min(o.concurrency ?? o.hosts.length, o.hosts.length) }, worker),
+  );
   return o.hosts.map((h) => results.get(h)!);
 }
 

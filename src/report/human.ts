@@ -151,7 +151,12 @@ export class HumanReporter {
   recap(results: HostResult[]): void {
     this.out.clearStatus();
     this.out.line();
+    // A big fleet's check reads as its exceptions: the hosts in sync are one line (-v: one each).
+    const quiet = (r: HostResult) => r.status === 'ok' && !leftOf(r).length;
+    const folded =
+      this.mode === 'check' && !this.verbose && results.length > RECAP_EACH_MAX ? results.filter(quiet) : [];
     for (const r of results) {
+      if (folded.includes(r)) continue;
       const c = countStatuses(r.tasks);
       const secs = `${(r.durationMs / 1000).toFixed(1)}s`;
       if (r.status === 'unreachable') {
@@ -170,8 +175,18 @@ export class HumanReporter {
       this.out.line(`${pad(r.host, this.width)}${verdict}ok ${c.ok}  ${middle}${waiting}   ${secs}${fix}`);
       for (const left of leftOf(r)) this.out.line(`${' '.repeat(this.width)}${chalk.dim(`left: ${left}`)}`);
     }
+    if (folded.length) {
+      const names = folded.map((r) => r.host);
+      const shown = names.length > 4 ? `${names.slice(0, 3).join(', ')} … ${names.at(-1)}` : names.join(', ');
+      this.out.line(
+        `${chalk.green('in sync')}: ${folded.length} of ${results.length} hosts (${shown}; -v lists each)`,
+      );
+    }
   }
 }
+
+/** Up to this many hosts, the check recap has one line per host; above it, in-sync hosts fold into one. */
+export const RECAP_EACH_MAX = 10;
 
 /** What a host still needs after this run, one line per root cause: a wait, or a failure skips hang on. */
 export function leftOf(r: HostResult): string[] {
