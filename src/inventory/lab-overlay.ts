@@ -10,7 +10,7 @@ interface LabFile {
   keyFile: string;
   knownHostsFile: string;
   hosts: { name: string; publicAddress: string }[];
-  upstream: { tailscaleApt: string; cloudflaredApt: string; registryMirror: string };
+  upstream: { tailscaleApt: string; cloudflaredApt: string; registryMirror: string; cloudflareApi?: string };
 }
 
 export function labStateDir(inventoryDir: string): string {
@@ -36,6 +36,8 @@ export function overlayLab(inv: Inventory, env: Record<string, string | undefine
     tailscale_apt: lab.upstream.tailscaleApt,
     cloudflared_apt: lab.upstream.cloudflaredApt,
     registry_mirror: lab.upstream.registryMirror,
+    // Older labs have no Cloudflare API stand-in: then the inventory's own URL stays.
+    ...(lab.upstream.cloudflareApi ? { cloudflare_api: lab.upstream.cloudflareApi } : {}),
   };
   inv.docker = { ...inv.docker, source: 'distro' };
   for (const host of inv.hosts) {
@@ -44,7 +46,11 @@ export function overlayLab(inv: Inventory, env: Record<string, string | undefine
     host.address = labHost.publicAddress;
     host.ssh = { user: 'root', port: 22, key: lab.keyFile };
   }
-  const refs = [inv.tailscale.authKeyRef, ...inv.hosts.flatMap((h) => (h.tunnel ? [h.tunnel.tokenRef] : []))];
+  const refs = [
+    inv.tailscale.authKeyRef,
+    ...inv.hosts.flatMap((h) => [h.tunnel?.tokenRef, h.tunnel?.credentialsRef]),
+    inv.cloudflare?.apiTokenRef,
+  ].filter((r): r is string => !!r);
   Object.assign(env, labSecrets(dir, refs));
 }
 

@@ -71,6 +71,13 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
       fromEmail: doc.glitchtip.from_email,
     },
     dokploy: { ownerEmail: doc.dokploy.owner_email },
+    cloudflare: doc.cloudflare && {
+      apiToken: undefined,
+      apiTokenRef: doc.cloudflare.api_token,
+      accountId: doc.cloudflare.account_id,
+      zones: doc.cloudflare.zones,
+      access: doc.cloudflare.access,
+    },
     secrets: [],
     lab: false,
     apps: Object.entries(doc.apps).map(([name, a]) => ({
@@ -90,14 +97,28 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
       },
       timezone: h.timezone ?? d.timezone ?? 'Etc/UTC',
       packages: [...(d.packages ?? []), ...(h.packages ?? [])],
-      tunnel: h.tunnel && { token: undefined, tokenRef: h.tunnel.token, routes: h.tunnel.routes },
+      tunnel: h.tunnel && {
+        kind: h.tunnel.name ? 'api' : h.tunnel.credentials ? 'local' : 'token',
+        name: h.tunnel.name,
+        token: undefined,
+        tokenRef: h.tunnel.token,
+        id: h.tunnel.id,
+        credentialsRef: h.tunnel.credentials,
+        routes: h.tunnel.routes,
+      },
       publicPorts: h.public_ports ?? [],
     })),
   };
   if (opts.lab) overlayLab(inv, env);
   inv.tailscale.authKey = secret(inv.tailscale.authKeyRef, ['tailscale', 'auth_key']);
-  for (const h of inv.hosts)
-    if (h.tunnel) h.tunnel.token = secret(h.tunnel.tokenRef, ['hosts', h.name, 'tunnel', 'token']);
+  for (const h of inv.hosts) {
+    const t = h.tunnel;
+    if (t?.tokenRef) t.token = secret(t.tokenRef, ['hosts', h.name, 'tunnel', 'token']);
+    if (t?.credentialsRef)
+      t.credentials = secret(t.credentialsRef, ['hosts', h.name, 'tunnel', 'credentials']);
+  }
+  const cf = inv.cloudflare;
+  if (cf) cf.apiToken = secret(cf.apiTokenRef, ['cloudflare', 'api_token']);
   const gt = inv.glitchtip;
   if (gt?.emailUrlRef) {
     const at = ['glitchtip', 'email_url'];
@@ -108,9 +129,12 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
       problems.push({ ...locate(at), path: at.join('.'), message: `${gt.emailUrlRef.slice(4)} ${bad}` });
   }
   if (problems.length > 0) throw new InventoryError(problems.map((p) => formatProblem(shown, p)));
-  inv.secrets = [inv.tailscale.authKey, ...inv.hosts.map((h) => h.tunnel?.token), gt?.emailUrl].filter(
-    (s): s is Secret => !!s,
-  );
+  inv.secrets = [
+    inv.tailscale.authKey,
+    ...inv.hosts.flatMap((h) => [h.tunnel?.token, h.tunnel?.credentials]),
+    cf?.apiToken,
+    gt?.emailUrl,
+  ].filter((s): s is Secret => !!s);
   return inv;
 }
 
