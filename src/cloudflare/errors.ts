@@ -1,3 +1,5 @@
+import { InfraError } from '../errors.js';
+
 /**
  * Cloudflare's error envelope → one line, and when a call is worth another try. The envelope is
  * `{success, errors: [{code, message, error_chain?}], messages, result}` (every v4 endpoint);
@@ -78,13 +80,12 @@ export function retryDelay(
   return Math.min(p.baseMs * 2 ** (n - 2), p.maxMs);
 }
 
-/** A failed call after its retries: the message is already the operator's line. */
-export class CloudflareError extends Error {
+/** A failed call after its retries: the message is already the operator's line (no stack). */
+export class CloudflareError extends InfraError {
   constructor(
     message: string,
     readonly status?: number,
   ) {
     super(message);
-    this.name = 'CloudflareError';
   }
 }

@@ -61,6 +61,10 @@ export async function converge(
   const hosts = selectHosts(inv, hostNames);
   const ssh = import('../transport/ssh.js');
   const out = new Output(redactorFor(inv));
+  // The Cloudflare side (remotely managed tunnels): its reads start now, beside the handshakes.
+  const cloudflare = inv.hosts.some((h) => h.tunnel?.kind === 'api')
+    ? import('../cloudflare/session.js').then((m) => new m.CloudflareSession(inv, (s) => out.redactor.add(s)))
+    : undefined;
   const human = new HumanReporter(out, mode, o.verbose);
   human.hosts(hosts);
   const results = await runFleet({
@@ -69,8 +73,13 @@ export async function converge(
     // The roles and their ~50 task modules load once the handshakes are under way.
     plan: async (h) => {
       await ssh;
+      const cf = await cloudflare;
+      // A refused API token fails the host here, before any task of it ran.
+      await cf?.prepare(hostOf(inv, h), mode);
       return (scope.plan ?? (await import('../roles/index.js')).planHost)(inv, h);
     },
+    beyond: async (h, results) =>
+      scope.plan ? [] : ((await cloudflare)?.finish(hostOf(inv, h), mode, results) ?? []),
     connect: (h) => connectHost(inv, hostOf(inv, h)),
     guard: (h) => guardFor(inv, h, Number(o.guardTimeout ?? 60)),
     outside: (h) => publicSshCheck(inv, hostOf(inv, h)),

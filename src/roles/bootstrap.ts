@@ -66,11 +66,13 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
   ];
   if (host.tunnel) {
     const cf = ['ufw'];
+    const api = host.tunnel.kind === 'api';
     tasks.push(
       packagesTask('packages:cloudflared', ['cloudflared'], ['apt-source:cloudflared', ...cf]),
       tokenTask(host.tunnel.token, ['packages:cloudflared']),
-      configTask(host.tunnel.routes, ['packages:cloudflared']),
-      unitTask(['cloudflared:token', 'file:/etc/cloudflared/config.yml']),
+      // Through the API, the routes are the tunnel's remote configuration (src/cloudflare/).
+      ...(api ? [] : [configTask(host.tunnel.routes, ['packages:cloudflared'])]),
+      unitTask(['cloudflared:token', ...(api ? [] : ['file:/etc/cloudflared/config.yml'])], !api),
       serviceTask('cloudflared.service', ['file:/etc/systemd/system/cloudflared.service']),
       readyTask(['service:cloudflared.service']),
     );

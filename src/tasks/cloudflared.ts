@@ -31,20 +31,29 @@ export function cloudflaredConfig(routes: readonly TunnelRoute[]): string {
  * as upstream's 2026.7.2+ unit (token file, not argv), plus the config and a pinned metrics port
  * so the /ready check knows where to look.
  */
-export const CF_UNIT_CONTENT = `[Unit]
+export const CF_UNIT_CONTENT = unitContent(true);
+
+/**
+ * Without the config file for a tunnel managed through the API: its ingress comes from the
+ * edge (cloudflared orchestration/orchestrator.go replaces local ingress for a remote tunnel).
+ */
+export function unitContent(withConfig: boolean): string {
+  const config = withConfig ? ` --config ${CF_CONFIG}` : '';
+  return `[Unit]
 Description=cloudflared (Cloudflare Tunnel), managed by infra
 After=network-online.target
 Wants=network-online.target
 
 [Service]
 Type=simple
-ExecStart=/usr/bin/cloudflared --no-autoupdate tunnel --config ${CF_CONFIG} --metrics ${CF_METRICS} run --token-file ${CF_TOKEN}
+ExecStart=/usr/bin/cloudflared --no-autoupdate tunnel${config} --metrics ${CF_METRICS} run --token-file ${CF_TOKEN}
 Restart=on-failure
 RestartSec=5s
 
 [Install]
 WantedBy=multi-user.target
 `;
+}
 
 export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -87,7 +96,8 @@ export function tokenTask(token: Secret | undefined, after: string[] = []): Task
     parse: parseToken,
     diff: (s) => diffToken(token, s),
     apply: () => {
-      if (!token) throw new Error('the tunnel token is not set (hosts.<host>.tunnel.token)');
+      if (!token)
+        throw new Error('the tunnel token is not set (hosts.<host>.tunnel.token, or fetched by tunnel.name)');
       return [
         {
           // The token arrives on stdin, written without a newline so its hash is the token's.
@@ -130,11 +140,11 @@ export function configTask(routes: readonly TunnelRoute[], after: string[] = [])
   };
 }
 
-export function unitTask(after: string[] = []): Task<FileState> {
+export function unitTask(after: string[] = [], withConfig = true): Task<FileState> {
   return fileTask(
     {
       path: CF_UNIT,
-      content: CF_UNIT_CONTENT,
+      content: unitContent(withConfig),
       mode: '644',
       onChange: `systemctl daemon-reload && ${RESTART_IF_RUNNING}`,
     },
