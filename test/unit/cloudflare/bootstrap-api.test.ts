@@ -67,3 +67,43 @@ describe('unitContent', () => {
     expect(unitContent(true)).toContain('tunnel --config /etc/cloudflared/config.yml --metrics');
   });
 });
+
+describe('a locally managed tunnel (credentials + id)', () => {
+  const ID = '6ff42ae2-765d-4adf-8112-31c55c1551ef';
+  const local = () => {
+    const i = inv(false);
+    const t = i.hosts.find((h) => h.name === 'toucan')!.tunnel!;
+    Object.assign(t, { kind: 'local', id: ID, tokenRef: undefined, token: undefined });
+    return bootstrapTasks(i, 'toucan');
+  };
+  it('writes its credentials file, names the tunnel in config.yml, and runs without a token', () => {
+    const tasks = local();
+    const ids = tasks.map((t) => t.id);
+    expect(ids).toContain('cloudflared:credentials');
+    expect(ids).not.toContain('cloudflared:token');
+    const config = tasks.find((t) => t.id === 'file:/etc/cloudflared/config.yml') as Task<FileState>;
+    const [change] = config.diff({ exists: false } as FileState);
+    const step = config.apply({ exists: false } as FileState, change ? [change] : [])[0]!;
+    expect(step.stdin).toBe(
+      `tunnel: ${ID}\ncredentials-file: /etc/cloudflared/${ID}.json\ningress:\n  - hostname: dokploy-toucan.sgl.as\n    service: http://localhost:3000\n  - hostname: glitchtip.sgl.as\n    service: http://localhost:8000\n  - service: http_status:404\n`,
+    );
+    const unit = tasks.find((t) => t.id === 'file:/etc/systemd/system/cloudflared.service')!;
+    expect(unit.after).toEqual(['cloudflared:credentials', 'file:/etc/cloudflared/config.yml']);
+  });
+  it('the credentials file: missing, then content by hash, then mode', async () => {
+    const { credentialsTask } = await import('../../../src/tasks/cloudflared-local.js');
+    const { Secret } = await import('../../../src/secrets.js');
+    const { sha256 } = await import('../../../src/tasks/cloudflared.js');
+    const s = new Secret('env:CF_TUNNEL_CREDENTIALS', '{"AccountTag":"a","TunnelSecret":"s","TunnelID":"t"}');
+    const t = credentialsTask(s, ID);
+    expect(t.diff({ exists: false }).map((c) => c.kind)).toEqual(['file-missing']);
+    expect(t.diff({ exists: true, mode: '600', owner: 'root', sha256: sha256(s.reveal()) })).toEqual([]);
+    expect(t.diff({ exists: true, mode: '644', owner: 'root', sha256: 'x' }).map((c) => c.kind)).toEqual([
+      'file-content',
+      'file-mode',
+    ]);
+    const [step] = t.apply({ exists: false }, []);
+    expect(step!.script).not.toContain('TunnelSecret');
+    expect(step!.stdin).toBe(s.reveal());
+  });
+});
