@@ -78,6 +78,10 @@ export async function converge(
   const parallel = parallelOf(o.parallel);
   const ssh = import('../transport/ssh.js');
   const out = new Output(redactorFor(inv));
+  // The Cloudflare side (remotely managed tunnels): its reads start now, beside the handshakes.
+  const cloudflare = inv.hosts.some((h) => h.tunnel?.kind === 'api')
+    ? import('../cloudflare/session.js').then((m) => new m.CloudflareSession(inv, (s) => out.redactor.add(s)))
+    : undefined;
   const human = new HumanReporter(out, mode, o.verbose);
   // check reads only the hosts named: `infra check` (every host) reports the registrations.
   const followUp = scope.plan || mode === 'check' ? undefined : dokployFollowUp(inv, hosts);
@@ -89,8 +93,13 @@ export async function converge(
       // The roles and their ~50 task modules load once the handshakes are under way.
       plan: async (h) => {
         await ssh;
+        const cf = await cloudflare;
+        // A refused API token fails the host here, before any task of it ran.
+        await cf?.prepare(hostOf(inv, h), mode);
         return plan(inv, h);
       },
+      beyond: async (h, results) =>
+        scope.plan ? [] : ((await cloudflare)?.finish(hostOf(inv, h), mode, results) ?? []),
       connect: (h) => connectHost(inv, hostOf(inv, h)),
       guard: (h) => guardFor(inv, h, Number(o.guardTimeout ?? 60)),
       outside: (h) => publicSshCheck(inv, hostOf(inv, h)),

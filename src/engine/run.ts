@@ -31,6 +31,11 @@ export interface FleetOptions {
   plan(host: string): AnyTask[] | Promise<AnyTask[]>;
   connect(host: string): Promise<Connected>;
   guard?(host: string, connected: Connected): Guard | undefined;
+  /**
+   * Resources outside the host that follow it (the tunnel's routes at Cloudflare): compared,
+   * or in apply made to match, once the host's own tasks are done; given their results.
+   */
+  beyond?(host: string, results: readonly TaskResult[]): Promise<TaskResult[]>;
   /** Checks made from this machine rather than on the host (is public SSH closed?). */
   outside?(host: string): Promise<TaskResult[]>;
   /** Who we are, written into the host lock so a second run can name us. */
@@ -119,6 +124,10 @@ async function runHost(host: string, o: FleetOptions, emit: Emit): Promise<HostR
       emit,
       o.guard?.(host, connected),
     );
+    for (const r of (await o.beyond?.(host, tasksResults)) ?? []) {
+      emit({ type: 'task', host, result: r });
+      tasksResults.push(r);
+    }
     const changed = tasksResults.some((t) => t.status === 'changed');
     const outside = (await (o.mode === 'apply' && changed ? o.outside?.(host) : early)) ?? [];
     for (const result of outside) {

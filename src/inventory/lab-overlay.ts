@@ -10,7 +10,7 @@ interface LabFile {
   keyFile: string;
   knownHostsFile: string;
   hosts: { name: string; publicAddress: string }[];
-  upstream: { tailscaleApt: string; cloudflaredApt: string; registryMirror: string };
+  upstream: { tailscaleApt: string; cloudflaredApt: string; registryMirror: string; cloudflareApi?: string };
 }
 
 export function labStateDir(inventoryDir: string): string {
@@ -36,6 +36,8 @@ export function overlayLab(inv: Inventory, env: Record<string, string | undefine
     tailscale_apt: lab.upstream.tailscaleApt,
     cloudflared_apt: lab.upstream.cloudflaredApt,
     registry_mirror: lab.upstream.registryMirror,
+    // Older labs have no Cloudflare API stand-in: then the inventory's own URL stays.
+    ...(lab.upstream.cloudflareApi ? { cloudflare_api: lab.upstream.cloudflareApi } : {}),
   };
   inv.docker = { ...inv.docker, source: 'distro' };
   for (const host of inv.hosts) {
@@ -44,8 +46,35 @@ export function overlayLab(inv: Inventory, env: Record<string, string | undefine
     host.address = labHost.publicAddress;
     host.ssh = { user: 'root', port: 22, key: lab.keyFile };
   }
-  const refs = [inv.tailscale.authKeyRef, ...inv.hosts.flatMap((h) => (h.tunnel ? [h.tunnel.tokenRef] : []))];
-  Object.assign(env, labSecrets(dir, refs));
+  const refs = [
+    inv.tailscale.authKeyRef,
+    ...inv.hosts.flatMap((h) => [h.tunnel?.tokenRef, h.tunnel?.credentialsRef]),
+    inv.cloudflare?.apiTokenRef,
+  ].filter((r): r is string => !!r);
+  const secrets = labSecrets(dir, refs);
+  Object.assign(env, secrets);
+  if (inv.cloudflare)
+    seedCloudflare(dir, inv.cloudflare, secrets[SECRET_REF.exec(inv.cloudflare.apiTokenRef)![1]!]!);
+}
+
+/**
+ * The lab's Cloudflare account, as an operator would have made it before running infra: the
+ * inventory's account with its zones, and one API token with the permissions the README lists.
+ * Written once: a token changed later (a test's wrong token) is not the account's, and is refused.
+ */
+function seedCloudflare(dir: string, cf: NonNullable<Inventory['cloudflare']>, token: string): void {
+  const file = path.join(dir, 'cloudflare', 'seed.json');
+  const seed = existsSync(file)
+    ? (JSON.parse(readFileSync(file, 'utf8')) as {
+        tokens: Record<string, unknown>;
+        accounts: Record<string, unknown>;
+      })
+    : { tokens: {}, accounts: {} };
+  if (seed.accounts[cf.accountId] && Object.keys(seed.tokens).length) return;
+  seed.accounts[cf.accountId] = { zones: cf.zones };
+  seed.tokens[token] = { account: cf.accountId, permissions: ['zones', 'tunnels', 'dns', 'access'] };
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(seed, null, 2), { mode: 0o600 });
 }
 
 function labSecrets(dir: string, refs: string[]): Record<string, string> {
@@ -69,6 +98,8 @@ function labSecrets(dir: string, refs: string[]): Record<string, string> {
 export function fakeSecret(name: string): string {
   if (/TS|TAILSCALE/.test(name))
     return `tskey-auth-lab${randomBytes(6).toString('hex')}-${randomBytes(12).toString('hex')}`;
+  // Cloudflare API tokens are 40 characters of letters, digits, - and _.
+  if (/API_TOKEN/.test(name)) return randomBytes(30).toString('base64url');
   if (/TUNNEL|CF|CLOUDFLARE/.test(name)) {
     const token = {
       a: randomBytes(16).toString('hex'),

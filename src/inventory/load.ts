@@ -71,6 +71,13 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
       fromEmail: doc.glitchtip.from_email,
     },
     dokploy: { ownerEmail: doc.dokploy.owner_email, apiKeyRef: doc.dokploy.api_key },
+    cloudflare: doc.cloudflare && {
+      apiToken: undefined,
+      apiTokenRef: doc.cloudflare.api_token,
+      accountId: doc.cloudflare.account_id,
+      zones: doc.cloudflare.zones,
+      access: doc.cloudflare.access,
+    },
     secrets: [],
     lab: false,
     apps: Object.entries(doc.apps).map(([name, a]) => ({
@@ -91,14 +98,28 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
       },
       timezone: h.timezone ?? d.timezone ?? 'Etc/UTC',
       packages: [...(d.packages ?? []), ...(h.packages ?? [])],
-      tunnel: h.tunnel && { token: undefined, tokenRef: h.tunnel.token, routes: h.tunnel.routes },
+      tunnel: h.tunnel && {
+        kind: h.tunnel.name ? 'api' : h.tunnel.credentials ? 'local' : 'token',
+        name: h.tunnel.name,
+        token: undefined,
+        tokenRef: h.tunnel.token,
+        id: h.tunnel.id,
+        credentialsRef: h.tunnel.credentials,
+        routes: h.tunnel.routes,
+      },
       publicPorts: h.public_ports ?? [],
     })),
   };
   if (opts.lab) overlayLab(inv, env);
   inv.tailscale.authKey = secret(inv.tailscale.authKeyRef, ['tailscale', 'auth_key']);
-  for (const h of inv.hosts)
-    if (h.tunnel) h.tunnel.token = secret(h.tunnel.tokenRef, ['hosts', h.name, 'tunnel', 'token']);
+  for (const h of inv.hosts) {
+    const t = h.tunnel;
+    if (t?.tokenRef) t.token = secret(t.tokenRef, ['hosts', h.name, 'tunnel', 'token']);
+    if (t?.credentialsRef)
+      t.credentials = secret(t.credentialsRef, ['hosts', h.name, 'tunnel', 'credentials']);
+  }
+  const cf = inv.cloudflare;
+  if (cf) cf.apiToken = secret(cf.apiTokenRef, ['cloudflare', 'api_token']);
   if (inv.dokploy.apiKeyRef) inv.dokploy.apiKey = secret(inv.dokploy.apiKeyRef, ['dokploy', 'api_key']);
   const gt = inv.glitchtip;
   if (gt?.emailUrlRef) {
@@ -112,7 +133,8 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
   if (problems.length > 0) throw new InventoryError(problems.map((p) => formatProblem(shown, p)));
   inv.secrets = [
     inv.tailscale.authKey,
-    ...inv.hosts.map((h) => h.tunnel?.token),
+    ...inv.hosts.flatMap((h) => [h.tunnel?.token, h.tunnel?.credentials]),
+    cf?.apiToken,
     gt?.emailUrl,
     inv.dokploy.apiKey,
   ].filter((s): s is Secret => !!s);

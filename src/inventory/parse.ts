@@ -1,6 +1,7 @@
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { HOST_NAME, type InventoryDoc, inventorySchema } from './schema.js';
+import { tunnelProblems } from './tunnel-check.js';
 
 export type Path = (string | number)[];
 
@@ -85,6 +86,7 @@ function crossCheck(doc: InventoryDoc, locate: Locate): Problem[] {
     });
   if (Object.keys(doc.hosts).length === 0)
     problems.push({ ...locate(['hosts']), path: 'hosts', message: 'expected at least one host' });
+  problems.push(...tunnelProblems(doc, locate));
   return problems;
 }
 

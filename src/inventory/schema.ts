@@ -6,6 +6,10 @@ export const APP_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 export const SECRET_REF = /^env:([A-Z_][A-Z0-9_]*)$/;
 export const ROLES = ['control', 'apps'] as const;
 export const PG_MAJORS = [14, 15, 16, 17, 18] as const;
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const HEX32 = /^[0-9a-f]{32}$/;
+const TUNNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const ACCESS_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
 const secretRef = z
   .string()
@@ -50,6 +54,65 @@ const tunnelRoute = z
         /^(https?|tcp|ssh):\/\/[^\s'"]+$|^http_status:\d{3}$/,
         'expected a service URL like http://localhost:3000',
       ),
+    /** A name under cloudflare.access: a Zero Trust Access application guards this hostname. */
+    access: z.string().regex(ACCESS_NAME, 'expected the name of a policy under cloudflare.access').optional(),
+  })
+  .strict();
+
+/**
+ * The tunnel of a host. With `name`, the tunnel is remotely managed through Cloudflare's API
+ * (cloudflare section): infra creates it, fetches its token and pushes `routes` as its remote
+ * configuration. With `credentials`, it is locally managed: cloudflared reads `routes` from the
+ * local config.yml. With only `token`, routes are refused: such a tunnel ignores local ingress.
+ */
+const tunnel = z
+  .object({
+    name: z
+      .string()
+      .regex(TUNNEL_NAME, 'expected a tunnel name: letters, digits, dots, dashes, underscores')
+      .optional(),
+    token: secretRef.optional(),
+    id: z.string().regex(UUID, 'expected the tunnel UUID').optional(),
+    credentials: secretRef.optional(),
+    routes: z.array(tunnelRoute).default([]),
+  })
+  .strict();
+
+const accessPolicy = z
+  .object({
+    /** Who is allowed in: an email domain (Google Workspace's), or single addresses. */
+    email_domains: z
+      .array(z.string().regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/, 'expected a domain like sgl.as'))
+      .default([]),
+    emails: z
+      .array(
+        z.string().regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/, 'expected an email address'),
+      )
+      .default([]),
+    /** The login offered: an identity provider's UUID (Google Workspace is type google-apps). */
+    identity_provider: z.string().regex(UUID, 'expected the identity provider UUID').optional(),
+    session_duration: z
+      .string()
+      .regex(/^\d+(h|m)$/, 'expected a duration like 24h')
+      .default('24h'),
+  })
+  .strict()
+  .refine((p) => p.email_domains.length + p.emails.length > 0, 'a policy needs email_domains or emails');
+
+const cloudflare = z
+  .object({
+    api_token: secretRef,
+    account_id: z.string().regex(HEX32, 'expected the 32-hex-digit account ID (dashboard URL)'),
+    /** The zones whose names routes may use, by name; their IDs are read from the API. */
+    zones: z
+      .array(z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'expected a zone name like sgl.as'))
+      .min(1),
+    access: z
+      .record(
+        z.string().regex(ACCESS_NAME, 'access policy names are lowercase letters, digits and dashes'),
+        accessPolicy,
+      )
+      .default({}),
   })
   .strict();
 
@@ -60,10 +123,7 @@ const host = z
     ssh: ssh.optional(),
     timezone: timezone.optional(),
     packages: z.array(packageName).optional(),
-    tunnel: z
-      .object({ token: secretRef, routes: z.array(tunnelRoute).default([]) })
-      .strict()
-      .optional(),
+    tunnel: tunnel.optional(),
     public_ports: z.array(z.number().int().min(1).max(65535)).optional(),
   })
   .strict();
@@ -107,6 +167,8 @@ export const inventorySchema = z
       })
       .strict()
       .default({}),
+    /** Cloudflare's API: remotely managed tunnels, their DNS records and Access (README). */
+    cloudflare: cloudflare.optional(),
     tailscale: z.object({ auth_key: secretRef, ssh: z.boolean().default(true) }).strict(),
     firewall: z
       .object({
@@ -132,6 +194,8 @@ export const inventorySchema = z
         cloudflared_apt: url.default('https://pkg.cloudflare.com'),
         docker_apt: url.default('https://download.docker.com/linux'),
         registry_mirror: url.optional(),
+        /** Cloudflare's API (the lab points it at its stand-in). */
+        cloudflare_api: url.default('https://api.cloudflare.com/client/v4'),
       })
       .strict()
       .default({}),
@@ -174,4 +238,6 @@ export type HostDoc = z.infer<typeof host>;
 export type AppDoc = z.infer<typeof app>;
 export type FirewallRule = z.infer<typeof firewallRule>;
 export type TunnelRoute = z.infer<typeof tunnelRoute>;
+export type AccessPolicyDoc = z.infer<typeof accessPolicy>;
+export type TunnelDoc = z.infer<typeof tunnel>;
 export type GlitchtipDoc = z.infer<typeof glitchtip>;

@@ -1,5 +1,5 @@
 import type { Secret } from '../secrets.js';
-import type { FirewallRule, InventoryDoc, TunnelRoute } from './schema.js';
+import type { AccessPolicyDoc, FirewallRule, InventoryDoc, TunnelRoute } from './schema.js';
 
 export type Role = 'control' | 'apps';
 
@@ -18,8 +18,35 @@ export interface Host {
   ssh: SshSettings;
   timezone: string;
   packages: string[];
-  tunnel?: { token: Secret | undefined; tokenRef: string; routes: TunnelRoute[] };
+  tunnel?: Tunnel;
   publicPorts: number[];
+}
+
+/**
+ * How cloudflared learns its routes (README, "Cloudflare"): `api`, a remotely managed tunnel infra
+ * creates by name and configures through Cloudflare's API (token fetched unless `tokenRef` is
+ * given); `token`, a remotely managed tunnel configured elsewhere (the dashboard): cloudflared
+ * ignores local ingress; `local`, a locally managed tunnel: credentials file + local ingress.
+ */
+export interface Tunnel {
+  kind: 'api' | 'token' | 'local';
+  /** The tunnel's name in the account (kind api). */
+  name?: string;
+  token: Secret | undefined;
+  tokenRef?: string;
+  /** Locally managed: the tunnel's UUID and its credentials file's JSON (a secret). */
+  id?: string;
+  credentials?: Secret;
+  credentialsRef?: string;
+  routes: TunnelRoute[];
+}
+
+export interface CloudflareSettings {
+  apiToken: Secret | undefined;
+  apiTokenRef: string;
+  accountId: string;
+  zones: string[];
+  access: Record<string, AccessPolicyDoc>;
 }
 
 export interface GlitchtipSettings {
@@ -58,6 +85,8 @@ export interface Inventory {
   observability: { retentionDays: number };
   /** GlitchTip on the control host (inventory key `glitchtip`); undefined without a control host. */
   glitchtip?: GlitchtipSettings;
+  /** Cloudflare's API for remotely managed tunnels, their DNS and Access (key `cloudflare`). */
+  cloudflare?: CloudflareSettings;
   /** Dokploy's owner, created before Dokploy is published (dokploy.owner_email). */
   dokploy: { ownerEmail?: string; apiKey?: Secret; apiKeyRef?: string };
   /** Every secret value in play, for the redactor. */

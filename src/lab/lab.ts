@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureCloudflareApi } from './cloudflare-api.js';
 import {
   cacheDir,
   containerName,
@@ -118,6 +119,11 @@ export async function labUp(
         })(),
       );
     }
+    pending.push(
+      (async () => {
+        state.upstream.cloudflareApi = await ensureCloudflareApi(stateDir);
+      })(),
+    );
     const results = await Promise.allSettled(pending);
     writeLabState(state);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

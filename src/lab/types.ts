@@ -35,6 +35,8 @@ export interface LabState {
     tailscaleApt: string;
     cloudflaredApt: string;
     registryMirror: string;
+    /** The Cloudflare API stand-in of this lab (inventory `upstream.cloudflare_api`). */
+    cloudflareApi?: string;
   };
 }
 

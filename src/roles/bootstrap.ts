@@ -4,6 +4,7 @@ import type { Inventory } from '../inventory/types.js';
 import { aptSourceTask, cloudflaredSource, dockerSource, tailscaleSource } from '../tasks/apt-source.js';
 import { bootOrderTasks } from '../tasks/boot-order.js';
 import { configTask, readyTask, tokenTask, unitTask } from '../tasks/cloudflared.js';
+import { credentialsTask } from '../tasks/cloudflared-local.js';
 import { daemonJsonTask, dockerPackagesTask, exposureTask } from '../tasks/docker.js';
 import { DOKPLOY_PORTS } from '../tasks/dokploy-services.js';
 import { packagesTask } from '../tasks/packages.js';
@@ -66,11 +67,32 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
   ];
   if (host.tunnel) {
     const cf = ['ufw'];
+    const api = host.tunnel.kind === 'api';
+    const local = host.tunnel.kind === 'local';
     tasks.push(
       packagesTask('packages:cloudflared', ['cloudflared'], ['apt-source:cloudflared', ...cf]),
-      tokenTask(host.tunnel.token, ['packages:cloudflared']),
-      configTask(host.tunnel.routes, ['packages:cloudflared']),
-      unitTask(['cloudflared:token', 'file:/etc/cloudflared/config.yml']),
+      // A locally managed tunnel runs from its credentials file; the others from a token.
+      local
+        ? credentialsTask(host.tunnel.credentials, host.tunnel.id!, ['packages:cloudflared'])
+        : tokenTask(host.tunnel.token, ['packages:cloudflared']),
+      // Through the API, the routes are the tunnel's remote configuration (src/cloudflare/).
+      ...(api
+        ? []
+        : [
+            configTask(
+              host.tunnel.routes,
+              ['packages:cloudflared'],
+              local ? { id: host.tunnel.id! } : undefined,
+            ),
+          ]),
+      unitTask(
+        [
+          local ? 'cloudflared:credentials' : 'cloudflared:token',
+          ...(api ? [] : ['file:/etc/cloudflared/config.yml']),
+        ],
+        !api,
+        !local,
+      ),
       serviceTask('cloudflared.service', ['file:/etc/systemd/system/cloudflared.service']),
       readyTask(['service:cloudflared.service']),
     );

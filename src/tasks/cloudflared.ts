@@ -17,8 +17,10 @@ const RESTART_IF_RUNNING =
   'if systemctl is-active -q cloudflared.service; then systemctl restart cloudflared.service; fi';
 
 /** Rendered as a structure (never by concatenation), with the mandatory catch-all rule last. */
-export function cloudflaredConfig(routes: readonly TunnelRoute[]): string {
+export function cloudflaredConfig(routes: readonly TunnelRoute[], local?: LocalTunnel): string {
   return stringify({
+    // A locally managed tunnel names itself and its credentials file (configuration-file.mdx).
+    ...(local ? { tunnel: local.id, 'credentials-file': credentialsPath(local.id) } : {}),
     ingress: [
       ...routes.map((r) => ({ hostname: r.hostname, service: r.service })),
       { service: 'http_status:404' },
@@ -32,26 +34,44 @@ export function cloudflaredConfig(routes: readonly TunnelRoute[]): string {
  * as upstream's 2026.7.2+ unit (token file, not argv), plus the config and a pinned metrics port
  * so the /ready check knows where to look.
  */
-export const CF_UNIT_CONTENT = `[Unit]
+export const CF_UNIT_CONTENT = unitContent(true);
+
+/**
+ * Without the config file for a tunnel managed through the API: its ingress comes from the
+ * edge (cloudflared orchestration/orchestrator.go replaces local ingress for a remote tunnel).
+ */
+export function unitContent(withConfig: boolean, withToken = true): string {
+  const config = withConfig ? ` --config ${CF_CONFIG}` : '';
+  const token = withToken ? ` --token-file ${CF_TOKEN}` : '';
+  return `[Unit]
 Description=cloudflared (Cloudflare Tunnel), managed by infra
 After=network-online.target
 Wants=network-online.target
 
 [Service]
 Type=simple
-ExecStart=/usr/bin/cloudflared --no-autoupdate tunnel --config ${CF_CONFIG} --metrics ${CF_METRICS} run --token-file ${CF_TOKEN}
+ExecStart=/usr/bin/cloudflared --no-autoupdate tunnel${config} --metrics ${CF_METRICS} run${token}
 Restart=on-failure
 RestartSec=5s
 
 [Install]
 WantedBy=multi-user.target
 `;
+}
+
+/** A locally managed tunnel (`cloudflared tunnel create`): its UUID; its credentials are a secret. */
+export interface LocalTunnel {
+  id: string;
+}
+export const credentialsPath = (id: string) => `${CF_DIR}/${id}.json`;
 
 export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export type TokenState = { exists: false } | { exists: true; mode: string; owner: string; sha256: string };
 
-export const TOKEN_PROBE = `f=${shq(CF_TOKEN)}\nif [ -f "$f" ]; then echo "meta=$(stat -c '%a %U' "$f")"; echo "sha=$(sha256sum < "$f" | cut -d' ' -f1)"; else echo meta=MISSING; fi`;
+export const secretFileProbe = (file: string) =>
+  `f=${shq(file)}\nif [ -f "$f" ]; then echo "meta=$(stat -c '%a %U' "$f")"; echo "sha=$(sha256sum < "$f" | cut -d' ' -f1)"; else echo meta=MISSING; fi`;
+export const TOKEN_PROBE = secretFileProbe(CF_TOKEN);
 
 export function parseToken(stdout: string): TokenState {
   const kv = keyValues(stdout);
@@ -88,7 +108,8 @@ export function tokenTask(token: Secret | undefined, after: string[] = []): Task
     parse: parseToken,
     diff: (s) => diffToken(token, s),
     apply: () => {
-      if (!token) throw new Error('the tunnel token is not set (hosts.<host>.tunnel.token)');
+      if (!token)
+        throw new Error('the tunnel token is not set (hosts.<host>.tunnel.token, or fetched by tunnel.name)');
       return [
         {
           // The token arrives on stdin, written without a newline so its hash is the token's.
@@ -121,8 +142,12 @@ export function configScript(): string {
   ].join('\n');
 }
 
-export function configTask(routes: readonly TunnelRoute[], after: string[] = []): Task<FileState> {
-  const want: DesiredFile = { path: CF_CONFIG, content: cloudflaredConfig(routes), mode: '644' };
+export function configTask(
+  routes: readonly TunnelRoute[],
+  after: string[] = [],
+  local?: LocalTunnel,
+): Task<FileState> {
+  const want: DesiredFile = { path: CF_CONFIG, content: cloudflaredConfig(routes, local), mode: '644' };
   return {
     id: `file:${CF_CONFIG}`,
     after,
@@ -133,11 +158,11 @@ export function configTask(routes: readonly TunnelRoute[], after: string[] = [])
   };
 }
 
-export function unitTask(after: string[] = []): Task<FileState> {
+export function unitTask(after: string[] = [], withConfig = true, withToken = true): Task<FileState> {
   return fileTask(
     {
       path: CF_UNIT,
-      content: CF_UNIT_CONTENT,
+      content: unitContent(withConfig, withToken),
       mode: '644',
       onChange: `systemctl daemon-reload && ${RESTART_IF_RUNNING}`,
     },
