@@ -33,7 +33,9 @@ async function ensureBase(progress: LabProgress): Promise<void> {
 export function stackRecipeHash(name: string): string {
   const dir = join(labAssetsDir(), 'images', 'stacks');
   const h = createHash('sha256').update(name).update(HOST_IMAGE);
-  for (const f of readdirSync(dir).sort())
+  // Files only: a stray directory (python3's __pycache__ after running a stand-in by hand) is no asset.
+  const files = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile());
+  for (const f of files.map((e) => e.name).sort())
     h.update(f)
       .update('\0')
       .update(readFileSync(join(dir, f)));
