@@ -1,6 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import { connectHost, readLearned, saveLearned } from '../engine/connect.js';
-import type { Mode } from '../engine/events.js';
+import { type HostResult, hostStatusOf, type Mode } from '../engine/events.js';
 import type { Guard } from '../engine/guard.js';
 import { publicSshCheck } from '../engine/outside.js';
 import { runFleet } from '../engine/run.js';
@@ -85,7 +85,8 @@ export async function converge(
   const human = new HumanReporter(out, mode, o.verbose);
   // check reads only the hosts named: `infra check` (every host) reports the registrations.
   const followUp = scope.plan || mode === 'check' ? undefined : dokployFollowUp(inv, hosts);
-  human.hosts(followUp ? [...hosts, followUp] : hosts);
+  const keyless = scope.plan || mode !== 'apply' ? [] : appsSetUpOutside(inv, hosts);
+  human.hosts([...hosts, ...(followUp ? [followUp] : []), ...keyless]);
   const fleet = (list: string[], plan: (inv: Inventory, host: string) => AnyTask[] | Promise<AnyTask[]>) =>
     runFleet({
       hosts: list,
@@ -119,6 +120,7 @@ export async function converge(
     const { dokployRemoteTasks } = await import('../roles/control.js');
     results.push(...(await fleet([followUp], (i) => dokployRemoteTasks(i, []))));
   }
+  await controlFollowUp(inv, results, keyless, fleet);
   // Whole-role runs only (add-app narrows the plan to one app): findings that are not drift.
   const warnings: Record<string, string[]> = {};
   if (!scope.plan) {
@@ -145,6 +147,58 @@ export function dokployFollowUp(inv: Inventory, hosts: readonly string[]): strin
   if (!control || hosts.includes(control.name)) return undefined;
   if (!inv.hosts.some((h) => h.role === 'apps' && hosts.includes(h.name))) return undefined;
   return readLearned(inv.stateDir)[control.name]?.dokployPublicKey ? control.name : undefined;
+}
+
+/**
+ * Pure on the inventory and what infra learned: when the run covers the control host, the apps
+ * hosts outside it that were set up before (they have a tailnet address). Their deploy user may
+ * still lack the Dokploy key this run creates.
+ */
+export function appsSetUpOutside(inv: Inventory, hosts: readonly string[]): string[] {
+  if (!inv.hosts.some((h) => h.role === 'control' && hosts.includes(h.name))) return [];
+  const learned = readLearned(inv.stateDir);
+  return inv.hosts
+    .filter((h) => h.role === 'apps' && !hosts.includes(h.name) && learned[h.name]?.tailnetAddress)
+    .map((h) => h.name);
+}
+
+type Fleet = (list: string[], plan: (inv: Inventory, host: string) => AnyTask[]) => Promise<HostResult[]>;
+
+/**
+ * The other order (apps hosts first, then the control host): Dokploy's login check waits for
+ * apps hosts whose deploy user does not have the key this run made. Their deploy user gets it,
+ * then the check runs again and its result replaces the waiting one. An apps host that does not
+ * answer keeps the wait as it was: `infra apply HOST` later (docs/stacks.md).
+ */
+async function controlFollowUp(inv: Inventory, results: HostResult[], keyless: string[], fleet: Fleet) {
+  const at = results.findIndex((r) => inv.hosts.some((h) => h.name === r.host && h.role === 'control'));
+  const waits = results[at]?.tasks.some((t) => t.task === 'stack:dokploy:reach' && t.status === 'waiting');
+  if (!keyless.length || !waits) return;
+  const { dokployDeployUserTasks } = await import('../roles/apps.js');
+  const given = (await fleet(keyless, (i) => dokployDeployUserTasks(i))).filter(
+    (r) => r.status !== 'unreachable',
+  );
+  if (!given.length) return;
+  results.push(...given);
+  const { dokployRemoteTasks } = await import('../roles/control.js');
+  const [again] = await fleet([results[at]!.host], (i) => dokployRemoteTasks(i, []));
+  if (again && again.status !== 'unreachable') results[at] = mergeRerun(results[at]!, again);
+}
+
+/** Pure: a host's result with the tasks run again replaced by their new results. */
+export function mergeRerun(first: HostResult, again: HostResult): HostResult {
+  const redone = new Map(again.tasks.map((t) => [t.task, t]));
+  const tasks = first.tasks.map((t) => redone.get(t.task) ?? t);
+  return {
+    ...first,
+    tasks,
+    status: hostStatusOf(tasks),
+    durationMs: first.durationMs + again.durationMs,
+    stats: {
+      connections: first.stats.connections + again.stats.connections,
+      execs: first.stats.execs + again.stats.execs,
+    },
+  };
 }
 
 const hostOf = (inv: Inventory, name: string) => inv.hosts.find((x) => x.name === name)!;

@@ -41,6 +41,9 @@ function deployUserTasks(inv: Inventory, pre: string[]): AnyTask[] {
   return [deployUserTask(control.name, facts?.dokployPublicKey, facts?.tailnetAddress, pre)];
 }
 
+/** The deploy user alone, for the control host's run when an apps host was set up before it. */
+export const dokployDeployUserTasks = (inv: Inventory): AnyTask[] => deployUserTasks(inv, []);
+
 /** One app's tasks; `onlyApp` plans (add-app, upgrade-pg) use it with the host's other apps for ports. */
 export function appTasks(app: App, appsOnHost: readonly App[], pre: string[], scriptId: string): AnyTask[] {
   const port = pgPort(
