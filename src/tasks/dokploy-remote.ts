@@ -181,10 +181,20 @@ export function orphanServers(st: RemoteState, hosts: readonly string[]): string
     .sort();
 }
 
+/**
+ * Pure: a login that failed for what the deploy user owns (key, user, docker group). A network
+ * failure (the host down, the tailnet cut: "SSH connection error") is not the control host's
+ * drift: infra reports that host unreachable itself, and toucan's check stays about toucan.
+ */
+export function loginFailed(st: RemoteState, name: string): boolean {
+  const r = st.reach[name];
+  return !!r && !r.ok && !/^SSH connection error/.test(r.message);
+}
+
 /** Pure: registered servers that Dokploy cannot log in to (server.validate). */
 export function unreachable(st: RemoteState, want: readonly DesiredServer[]): Change[] {
   return want
-    .filter((w) => st.reach[w.name] && !st.reach[w.name]!.ok)
+    .filter((w) => loginFailed(st, w.name))
     .map((w) => ({
       summary: `Dokploy cannot use ${w.name} as ${w.username}@${w.ipAddress}: ${st.reach[w.name]!.message}`,
       kind: 'server-unreachable',
@@ -296,7 +306,7 @@ export function remoteTasks(o: RemoteOptions): Task<RemoteState>[] {
     apply: () => [],
     // Dokploy's login needs the deploy user and key on the apps host: that host's run makes them.
     wait: (st) => {
-      const bad = o.want.filter((w) => st.reach[w.name] && !st.reach[w.name]!.ok).map((w) => w.name);
+      const bad = o.want.filter((w) => loginFailed(st, w.name)).map((w) => w.name);
       return bad.length ? { on: bad.join(', '), run: `infra apply ${bad.join(' ')}` } : undefined;
     },
   };

@@ -114,6 +114,15 @@ describe('Dokploy servers: the pure diff (routers/server.ts apiCreateServer fiel
     expect(unreachable(state(), [HB])).toEqual([]);
   });
 
+  it('a network failure to the apps host is not the control host drift (that host is reported unreachable)', () => {
+    const st = state({
+      reach: { hornbill: { ok: false, message: 'SSH connection error: connect timed out' } },
+    });
+    expect(unreachable(st, [HB])).toEqual([]);
+    const reach = remoteTasks({ dir: DIR, want: [HB], appsHosts: ['hornbill'], after: [] })[3]!;
+    expect(reach.wait?.(st)).toBeUndefined();
+  });
+
   it("infra's SSH key: created when missing; its public key is learned", () => {
     expect(diffSshKey(state({ key: undefined })).map((c) => c.kind)).toEqual(['ssh-key-missing']);
     expect(diffSshKey(state())).toEqual([]);
