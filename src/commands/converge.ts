@@ -6,18 +6,16 @@ import { publicSshCheck } from '../engine/outside.js';
 import { runFleet } from '../engine/run.js';
 import type { AnyTask } from '../engine/task.js';
 import { InfraError } from '../errors.js';
-import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
+import { loadInventory } from '../inventory/load.js';
 import type { Inventory } from '../inventory/types.js';
 import { HumanReporter } from '../report/human.js';
 import { exitCodeFor, jsonReport } from '../report/json.js';
 import { Output } from '../report/output.js';
-import { Redactor } from '../secrets.js';
 import { trace } from '../trace.js';
+import { findHost, type GlobalOptions, inventoryPath, redactorFor, selectHosts } from './shared.js';
 
-export interface GlobalOptions {
-  inventory?: string;
-  lab?: boolean;
-}
+// Moved to shared.ts; re-exported so code written against this module (branches in flight) still compiles.
+export { type GlobalOptions, redactorFor, selectHosts } from './shared.js';
 
 export interface ConvergeOptions {
   json?: boolean;
@@ -39,20 +37,6 @@ export function parallelOf(value: string | undefined): number | undefined {
   return n;
 }
 
-export function selectHosts(inv: Inventory, names: string[]): string[] {
-  const known = inv.hosts.map((h) => h.name);
-  for (const n of names)
-    if (!known.includes(n))
-      throw new InfraError(`no host named ${n} in ${inv.file} (hosts: ${known.join(', ')})`);
-  return names.length ? names : known;
-}
-
-export function redactorFor(inv: Inventory): Redactor {
-  const r = new Redactor();
-  for (const s of inv.secrets) r.add(s);
-  return r;
-}
-
 /** Commands that converge part of a host (add-app: one app's tasks) narrow the plan. */
 export interface ConvergeScope {
   plan?: (inv: Inventory, host: string) => AnyTask[];
@@ -69,7 +53,7 @@ export async function converge(
   scope: ConvergeScope = {},
 ): Promise<number> {
   trace('command');
-  const inv = loadInventory(g.inventory ?? defaultInventoryPath(), {
+  const inv = loadInventory(inventoryPath(g), {
     requireSecrets: scope.requireSecrets ?? mode === 'apply',
     lab: g.lab,
   });
@@ -201,7 +185,7 @@ export function mergeRerun(first: HostResult, again: HostResult): HostResult {
   };
 }
 
-const hostOf = (inv: Inventory, name: string) => inv.hosts.find((x) => x.name === name)!;
+const hostOf = findHost;
 
 /**
  * The lockout guard proves the path that will remain: the tailnet once the host has an address
