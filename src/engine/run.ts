@@ -1,7 +1,6 @@
 import { errorMessage, InfraError, isInfraError, UnreachableError } from '../errors.js';
 import type { Redactor } from '../secrets.js';
 import type { Transport } from '../transport/types.js';
-import { runTasks } from './converge.js';
 import {
   type Emit,
   type EngineEvent,
@@ -12,6 +11,7 @@ import {
 } from './events.js';
 import type { Guard } from './guard.js';
 import { acquireLock } from './lock.js';
+import { runTasks } from './run-tasks.js';
 import type { AnyTask } from './task.js';
 
 export interface Connected {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runTasks } from '../../../src/engine/converge.js';
 import type { Guard } from '../../../src/engine/guard.js';
+import { runTasks } from '../../../src/engine/run-tasks.js';
 import type { Task } from '../../../src/engine/task.js';
 import { FakeTransport } from '../../../src/transport/fake.js';
 

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { runTasks } from '../../../src/engine/converge.js';
 import type { EngineEvent } from '../../../src/engine/events.js';
+import { runTasks } from '../../../src/engine/run-tasks.js';
 import type { Task } from '../../../src/engine/task.js';
 import { refusal } from '../../../src/tasks/lib/refuse.js';
 import { FakeTransport } from '../../../src/transport/fake.js';
