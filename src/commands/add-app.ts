@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { InfraError } from '../errors.js';
 import { addAppText, checkAppName, checkPgMajor, writeFileAtomic } from '../inventory/edit.js';
-import { defaultInventoryPath } from '../inventory/load.js';
 import { parseInventoryText } from '../inventory/parse.js';
 import { Output } from '../report/output.js';
 import { singleAppTasks } from '../roles/apps.js';
 import { Redactor } from '../secrets.js';
-import { type ConvergeOptions, converge, type GlobalOptions } from './converge.js';
+import { type ConvergeOptions, converge } from './converge.js';
 import { connectionLines } from './db.js';
+import { type GlobalOptions, inventoryPath } from './shared.js';
 
 export interface AddAppOptions extends ConvergeOptions {
   pg: string;
@@ -20,7 +20,7 @@ export interface AddAppOptions extends ConvergeOptions {
  * major only converges it (a re-run changes nothing); bad input leaves the file byte-identical.
  */
 export async function addApp(g: GlobalOptions, name: string, o: AddAppOptions): Promise<number> {
-  const file = g.inventory ?? defaultInventoryPath();
+  const file = inventoryPath(g);
   const text = readFileSync(file, 'utf8');
   checkAppName(name);
   const major = checkPgMajor(o.pg);

@@ -1,11 +1,10 @@
 import { createInterface } from 'node:readline/promises';
 import { connectHost } from '../engine/connect.js';
 import { InfraError } from '../errors.js';
-import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
 import type { App, Host, Inventory } from '../inventory/types.js';
 import { Output } from '../report/output.js';
 import type { Transport } from '../transport/types.js';
-import { type GlobalOptions, redactorFor } from './converge.js';
+import { findHost, type GlobalOptions, loadFor, redactorFor } from './shared.js';
 
 /** What the app verbs (backup, restore, db, remove-app, upgrade-pg) share: the app, its host, one connection. */
 export interface AppSession {
@@ -19,7 +18,7 @@ export interface AppSession {
 }
 
 export function loadApps(g: GlobalOptions): Inventory {
-  return loadInventory(g.inventory ?? defaultInventoryPath(), { requireSecrets: false, lab: g.lab });
+  return loadFor(g);
 }
 
 export function findApp(inv: Inventory, name: string): App {
@@ -39,7 +38,7 @@ export async function withApp<T>(
 ): Promise<T> {
   const inv = given?.inv ?? loadApps(g);
   const app = given?.app ?? findApp(inv, name);
-  const host = inv.hosts.find((h) => h.name === app.host)!;
+  const host = findHost(inv, app.host);
   const out = new Output(redactorFor(inv));
   const { transport } = await connectHost(inv, host);
   const run: AppSession['run'] = async (script, what, opts = {}) => {

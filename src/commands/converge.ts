@@ -1,23 +1,21 @@
 import { hostname, userInfo } from 'node:os';
 import { connectHost, readLearned, saveLearned } from '../engine/connect.js';
 import { type HostResult, hostStatusOf, type Mode } from '../engine/events.js';
-import type { Guard } from '../engine/guard.js';
+import { reconnectGuard } from '../engine/guard.js';
 import { publicSshCheck } from '../engine/outside.js';
 import { runFleet } from '../engine/run.js';
 import type { AnyTask } from '../engine/task.js';
 import { InfraError } from '../errors.js';
-import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
+import { loadInventory } from '../inventory/load.js';
 import type { Inventory } from '../inventory/types.js';
 import { HumanReporter } from '../report/human.js';
 import { exitCodeFor, jsonReport } from '../report/json.js';
 import { Output } from '../report/output.js';
-import { Redactor } from '../secrets.js';
 import { trace } from '../trace.js';
+import { findHost, type GlobalOptions, inventoryPath, redactorFor, selectHosts } from './shared.js';
 
-export interface GlobalOptions {
-  inventory?: string;
-  lab?: boolean;
-}
+// Moved to shared.ts; re-exported so code written against this module (branches in flight) still compiles.
+export { type GlobalOptions, redactorFor, selectHosts } from './shared.js';
 
 export interface ConvergeOptions {
   json?: boolean;
@@ -39,20 +37,6 @@ export function parallelOf(value: string | undefined): number | undefined {
   return n;
 }
 
-export function selectHosts(inv: Inventory, names: string[]): string[] {
-  const known = inv.hosts.map((h) => h.name);
-  for (const n of names)
-    if (!known.includes(n))
-      throw new InfraError(`no host named ${n} in ${inv.file} (hosts: ${known.join(', ')})`);
-  return names.length ? names : known;
-}
-
-export function redactorFor(inv: Inventory): Redactor {
-  const r = new Redactor();
-  for (const s of inv.secrets) r.add(s);
-  return r;
-}
-
 /** Commands that converge part of a host (add-app: one app's tasks) narrow the plan. */
 export interface ConvergeScope {
   plan?: (inv: Inventory, host: string) => AnyTask[];
@@ -69,7 +53,7 @@ export async function converge(
   scope: ConvergeScope = {},
 ): Promise<number> {
   trace('command');
-  const inv = loadInventory(g.inventory ?? defaultInventoryPath(), {
+  const inv = loadInventory(inventoryPath(g), {
     requireSecrets: scope.requireSecrets ?? mode === 'apply',
     lab: g.lab,
   });
@@ -102,7 +86,7 @@ export async function converge(
       beyond: async (h, results) =>
         scope.plan ? [] : ((await cloudflare)?.finish(hostOf(inv, h), mode, results) ?? []),
       connect: (h) => connectHost(inv, hostOf(inv, h)),
-      guard: (h) => guardFor(inv, h, Number(o.guardTimeout ?? 60)),
+      guard: (h) => reconnectGuard(inv, hostOf(inv, h), Number(o.guardTimeout ?? 60)),
       outside: (h) => publicSshCheck(inv, hostOf(inv, h)),
       lockOwner: `${userInfo().username}@${hostname()} pid ${process.pid} since ${new Date().toISOString()} (infra ${mode})`,
       emit: (e) => {
@@ -201,39 +185,4 @@ export function mergeRerun(first: HostResult, again: HostResult): HostResult {
   };
 }
 
-const hostOf = (inv: Inventory, name: string) => inv.hosts.find((x) => x.name === name)!;
-
-/**
- * The lockout guard proves the path that will remain: the tailnet once the host has an address
- * there (public SSH is about to close), else the public address. Read at check time, because
- * Tailscale may have come up earlier in the same run.
- */
-function guardFor(inv: Inventory, name: string, timeoutSec: number): Guard {
-  const remaining = () => (readLearned(inv.stateDir)[name]?.tailnetAddress ? 'tailnet' : 'public');
-  return {
-    timeoutSec,
-    get pathLabel() {
-      return `the ${remaining()} path`;
-    },
-    async checkNewPath() {
-      // A few tries within the first half of the timeout: a path that just came up (Tailscale
-      // right after joining) may need a moment, and the rollback must not race the last try.
-      const deadline = Date.now() + (timeoutSec * 1000) / 2;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const c = await connectHost(inv, hostOf(inv, name), remaining());
-          try {
-            const r = await c.transport.exec('true', { timeoutMs: 10_000 });
-            if (r.code !== 0) throw new Error(`\`true\` exited ${r.code}`);
-            return;
-          } finally {
-            await c.transport.close();
-          }
-        } catch (e) {
-          if (attempt >= 3 || Date.now() + 3000 > deadline) throw e;
-          await new Promise((r) => setTimeout(r, 2000));
-        }
-      }
-    },
-  };
-}
+const hostOf = findHost;

@@ -1,10 +1,10 @@
 import { labStateDir } from '../inventory/lab-overlay.js';
-import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
-import type { GlobalOptions } from './converge.js';
+import { loadInventory } from '../inventory/load.js';
+import { type GlobalOptions, inventoryPath, selectHosts } from './shared.js';
 
 /** The lab mirrors the inventory's hosts (names and roles); it needs no secrets and no --lab. */
 function labContext(g: GlobalOptions) {
-  const inv = loadInventory(g.inventory ?? defaultInventoryPath(), { requireSecrets: false });
+  const inv = loadInventory(inventoryPath(g), { requireSecrets: false });
   return {
     inv,
     stateDir: labStateDir(inv.dir),
@@ -42,7 +42,6 @@ export async function labStatus(g: GlobalOptions, json: boolean): Promise<number
 
 export async function labReset(g: GlobalOptions, host: string): Promise<number> {
   const { inv, stateDir } = labContext(g);
-  const { selectHosts } = await import('./converge.js');
   selectHosts(inv, [host]);
   const code = await (await import('./lab.js')).reset(stateDir, host);
   // The fresh host is not on the tailnet: forget its old address, or every run would first wait
@@ -53,7 +52,6 @@ export async function labReset(g: GlobalOptions, host: string): Promise<number> 
 
 export async function labReboot(g: GlobalOptions, host: string): Promise<number> {
   const { inv, stateDir } = labContext(g);
-  const { selectHosts } = await import('./converge.js');
   selectHosts(inv, [host]);
   return (await import('./lab.js')).reboot(stateDir, host);
 }

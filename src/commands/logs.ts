@@ -1,11 +1,9 @@
 import { InfraError } from '../errors.js';
-import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { shq } from '../quote.js';
 import { planHost } from '../roles/index.js';
 import { asRoot, opensshFor, runOpenssh } from '../transport/openssh.js';
-import { type GlobalOptions, redactorFor } from './converge.js';
-import { findHost } from './ssh.js';
+import { findHost, type GlobalOptions, loadFor, redactorFor } from './shared.js';
 
 export interface LogsOptions {
   follow?: boolean;
@@ -92,7 +90,7 @@ export async function logs(g: GlobalOptions, target: string, o: LogsOptions): Pr
   const since = o.since === undefined ? undefined : checkSince(o.since);
   if (o.tail !== undefined && !/^(\d+|all)$/.test(o.tail))
     throw new InfraError(`--tail ${JSON.stringify(o.tail)}: expected a number of lines or all`);
-  const inv = loadInventory(g.inventory ?? defaultInventoryPath(), { requireSecrets: false, lab: g.lab });
+  const inv = loadFor(g);
   const { source, hosts } = resolveLogTarget(inv, target, stacksOf(inv));
   let host: Host;
   if (o.host) {

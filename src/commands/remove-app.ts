@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { removeAppText, writeFileAtomic } from '../inventory/edit.js';
-import { defaultInventoryPath } from '../inventory/load.js';
 import { shq } from '../quote.js';
 import { Output } from '../report/output.js';
 import { unitName } from '../tasks/backup-timer.js';
 import { backupDir, runBackupScript } from '../tasks/pg-backup.js';
 import { appDir, stopStackScript } from '../tasks/postgres-app.js';
 import { confirm, findApp, loadApps, withApp } from './app-host.js';
-import { type GlobalOptions, redactorFor } from './converge.js';
+import { type GlobalOptions, inventoryPath, redactorFor } from './shared.js';
 
 /** Disables and removes the app's nightly backup units (they would fail on a stopped stack). */
 export function removeTimerScript(app: string): string {
@@ -41,7 +40,7 @@ export async function removeApp(
   name: string,
   o: { deleteData?: boolean; yes?: boolean },
 ): Promise<number> {
-  const file = g.inventory ?? defaultInventoryPath();
+  const file = inventoryPath(g);
   const edited = removeAppText(readFileSync(file, 'utf8'), name);
   const inv = loadApps(g);
   const app = findApp(inv, name);

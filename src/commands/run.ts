@@ -1,10 +1,9 @@
 import { connectHost } from '../engine/connect.js';
 import { errorMessage, InfraError } from '../errors.js';
-import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
 import type { Inventory } from '../inventory/types.js';
 import { Output } from '../report/output.js';
 import { type RunResult, renderRunResult, runJson } from '../report/run.js';
-import { type GlobalOptions, redactorFor } from './converge.js';
+import { findHost, type GlobalOptions, loadFor, redactorFor } from './shared.js';
 
 /** Pure: `all`, `role:ROLE` or host names (comma-separated) -> inventory host names, in inventory order. */
 export function resolveTarget(inv: Pick<Inventory, 'hosts' | 'file'>, target: string): string[] {
@@ -39,7 +38,7 @@ export async function run(g: GlobalOptions, target: string, words: string[], o: 
   const timeout = o.timeout ?? '600';
   if (!/^\d+$/.test(timeout) || Number(timeout) < 1)
     throw new InfraError(`--timeout ${JSON.stringify(timeout)}: expected whole seconds, at least 1`);
-  const inv = loadInventory(g.inventory ?? defaultInventoryPath(), { requireSecrets: false, lab: g.lab });
+  const inv = loadFor(g);
   const names = resolveTarget(inv, target);
   // Several words after `--` are joined as ssh joins them; one quoted word arrives untouched.
   const cmd = words.join(' ');
@@ -47,7 +46,7 @@ export async function run(g: GlobalOptions, target: string, words: string[], o: 
   const results = await Promise.all(
     names.map(async (name): Promise<RunResult> => {
       const started = Date.now();
-      const host = inv.hosts.find((h) => h.name === name)!;
+      const host = findHost(inv, name);
       let r: RunResult;
       try {
         const { transport, via } = await connectHost(inv, host);

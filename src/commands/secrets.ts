@@ -1,21 +1,16 @@
 import { connectHost } from '../engine/connect.js';
 import { InfraError } from '../errors.js';
-import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
 import { shq } from '../quote.js';
 import { stackSecrets } from '../roles/control.js';
-import type { GlobalOptions } from './converge.js';
+import { findHost, type GlobalOptions, loadFor } from './shared.js';
 
 /**
  * `infra secrets show HOST STACK`: the secrets a stack generated on its host, read there and
  * printed only because the operator asked by name. Nothing is generated or changed here.
  */
 export async function showSecrets(g: GlobalOptions, hostName: string, stack: string): Promise<number> {
-  const inv = loadInventory(g.inventory ?? defaultInventoryPath(), { requireSecrets: false, lab: g.lab });
-  const host = inv.hosts.find((h) => h.name === hostName);
-  if (!host)
-    throw new InfraError(
-      `no host named ${hostName} in ${inv.file} (hosts: ${inv.hosts.map((h) => h.name).join(', ')})`,
-    );
+  const inv = loadFor(g);
+  const host = findHost(inv, hostName);
   const stacks = stackSecrets(inv, hostName);
   const entry = stacks[stack];
   if (!entry)

@@ -1,17 +1,5 @@
-import { InfraError } from '../errors.js';
-import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
-import type { Host, Inventory } from '../inventory/types.js';
 import { opensshFor, runOpenssh } from '../transport/openssh.js';
-import type { GlobalOptions } from './converge.js';
-
-export function findHost(inv: Inventory, name: string): Host {
-  const host = inv.hosts.find((h) => h.name === name);
-  if (!host)
-    throw new InfraError(
-      `no host named ${JSON.stringify(name)} in ${inv.file} (hosts: ${inv.hosts.map((h) => h.name).join(', ')})`,
-    );
-  return host;
-}
+import { findHost, type GlobalOptions, loadFor } from './shared.js';
 
 /**
  * `infra ssh HOST [-- CMD…]`: the system's OpenSSH to HOST over the path infra uses, with
@@ -19,7 +7,7 @@ export function findHost(inv: Inventory, name: string): Host {
  * joined by spaces and run by the remote user's shell; with no CMD, a login shell.
  */
 export async function ssh(g: GlobalOptions, hostName: string, cmd: string[]): Promise<number> {
-  const inv = loadInventory(g.inventory ?? defaultInventoryPath(), { requireSecrets: false, lab: g.lab });
+  const inv = loadFor(g);
   const host = findHost(inv, hostName);
   const remote = cmd.length ? cmd.join(' ') : undefined;
   // A command gets a terminal only when we have one (so `infra ssh h -- top` works, and a pipe stays a pipe).

@@ -2,7 +2,6 @@ import { batchScript, newNonce, sharedReadsOf, splitBatch } from '../engine/batc
 import { connectHost, readLearned } from '../engine/connect.js';
 import type { AnyTask } from '../engine/task.js';
 import { errorMessage, InfraError, UnreachableError } from '../errors.js';
-import { defaultInventoryPath, loadInventory } from '../inventory/load.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { Output } from '../report/output.js';
 import { type HostStatus, renderStatus, statusExitCode, statusJson, warningsOf } from '../report/status.js';
@@ -18,7 +17,7 @@ import {
   SECURITY_PROBE,
 } from '../tasks/host-status.js';
 import { BACKUPS_DIR } from '../tasks/pg-backup.js';
-import { type GlobalOptions, redactorFor, selectHosts } from './converge.js';
+import { findHost, type GlobalOptions, loadFor, redactorFor, selectHosts } from './shared.js';
 
 export interface StatusOptions {
   json?: boolean;
@@ -40,8 +39,8 @@ export function parseDiskWarn(value: string | undefined): number {
  */
 export async function status(g: GlobalOptions, names: string[], o: StatusOptions): Promise<number> {
   const warnAt = parseDiskWarn(o.diskWarn);
-  const inv = loadInventory(g.inventory ?? defaultInventoryPath(), { requireSecrets: false, lab: g.lab });
-  const hosts = selectHosts(inv, names).map((n) => inv.hosts.find((h) => h.name === n)!);
+  const inv = loadFor(g);
+  const hosts = selectHosts(inv, names).map((n) => findHost(inv, n));
   const results = await Promise.all(hosts.map((h) => hostStatus(inv, h, warnAt)));
   const out = new Output(redactorFor(inv));
   if (o.json) out.line(JSON.stringify(statusJson(results, warnAt), null, 2));

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { errorMessage, InfraError } from '../errors.js';
 import { checkPgMajor, setAppPostgresText, writeFileAtomic } from '../inventory/edit.js';
-import { defaultInventoryPath } from '../inventory/load.js';
 import { shCmd, shq } from '../quote.js';
 import { singleAppTasks } from '../roles/apps.js';
 import { restoreScript, runBackupScript } from '../tasks/pg-backup.js';
@@ -13,7 +12,8 @@ import {
   volumeName,
 } from '../tasks/postgres-app.js';
 import { type AppSession, confirm, findApp, loadApps, withApp } from './app-host.js';
-import { converge, type GlobalOptions } from './converge.js';
+import { converge } from './converge.js';
+import { type GlobalOptions, inventoryPath } from './shared.js';
 
 /** Exact row counts of every table (not the statistics' estimates), one `schema.table count` line each. */
 export const ROW_COUNTS_SQL = `select format('%I.%I', n.nspname, c.relname) || ' ' || (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I', n.nspname, c.relname), false, true, '')))[1]::text from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%' order by 1`;
@@ -49,7 +49,7 @@ export async function upgradePg(
   name: string,
   o: { to?: string; prune?: boolean; yes?: boolean },
 ): Promise<number> {
-  const file = g.inventory ?? defaultInventoryPath();
+  const file = inventoryPath(g);
   const inv = loadApps(g);
   const app = findApp(inv, name);
   if (o.prune) return prune(g, name, o.yes);

@@ -1,6 +1,8 @@
 import { errorMessage } from '../errors.js';
+import type { Host, Inventory } from '../inventory/types.js';
 import { shq } from '../quote.js';
 import type { Transport } from '../transport/types.js';
+import { connectHost, readLearned } from './connect.js';
 
 /** How the engine proves the operator can still get in after a change that could cut the path. */
 export interface Guard {
@@ -10,6 +12,42 @@ export interface Guard {
   pathLabel: string;
   /** Opens a NEW SSH connection over the path that will remain and runs a command; throws if it cannot. */
   checkNewPath(): Promise<void>;
+}
+
+/**
+ * The lockout guard proves the path that will remain: the tailnet once the host has an address
+ * there (public SSH is about to close), else the public address. Read at check time, because
+ * Tailscale may have come up earlier in the same run. (The reconnect policy: was guardFor in
+ * commands/converge.ts.)
+ */
+export function reconnectGuard(inv: Inventory, host: Host, timeoutSec: number): Guard {
+  const remaining = () => (readLearned(inv.stateDir)[host.name]?.tailnetAddress ? 'tailnet' : 'public');
+  return {
+    timeoutSec,
+    get pathLabel() {
+      return `the ${remaining()} path`;
+    },
+    async checkNewPath() {
+      // A few tries within the first half of the timeout: a path that just came up (Tailscale
+      // right after joining) may need a moment, and the rollback must not race the last try.
+      const deadline = Date.now() + (timeoutSec * 1000) / 2;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const c = await connectHost(inv, host, remaining());
+          try {
+            const r = await c.transport.exec('true', { timeoutMs: 10_000 });
+            if (r.code !== 0) throw new Error(`\`true\` exited ${r.code}`);
+            return;
+          } finally {
+            await c.transport.close();
+          }
+        } catch (e) {
+          if (attempt >= 3 || Date.now() + 3000 > deadline) throw e;
+          await new Promise((r) => setTimeout(r, 2000));
+        }
+      }
+    },
+  };
 }
 
 export interface Deadman {

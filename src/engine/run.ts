@@ -1,7 +1,6 @@
 import { errorMessage, InfraError, isInfraError, UnreachableError } from '../errors.js';
 import type { Redactor } from '../secrets.js';
 import type { Transport } from '../transport/types.js';
-import { converge } from './converge.js';
 import {
   type Emit,
   type EngineEvent,
@@ -12,6 +11,7 @@ import {
 } from './events.js';
 import type { Guard } from './guard.js';
 import { acquireLock } from './lock.js';
+import { runTasks } from './run-tasks.js';
 import type { AnyTask } from './task.js';
 
 export interface Connected {
@@ -116,7 +116,7 @@ async function runHost(host: string, o: FleetOptions, emit: Emit): Promise<HostR
     connected = await connecting;
     emit({ type: 'host-connected', host, via: connected.via, hostKeyRecorded: connected.hostKeyRecorded });
     if (o.mode === 'apply') release = await acquireLock(connected.transport, host, o.lockOwner ?? 'infra');
-    const tasksResults = await converge(
+    const tasksResults = await runTasks(
       host,
       connected.transport,
       tasks,

@@ -25,45 +25,60 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
   if (!host) throw new InfraError(`no host named ${hostName} in ${inv.file}`);
   const base = ['packages:base'];
   const docker = inv.docker.source === 'docker';
+  // Each `after` names the task values it waits for (their ids), not literal id strings.
+  const tailscaleApt = aptSourceTask(tailscaleSource(inv.upstream.tailscale_apt), base);
+  const tailscalePackages = packagesTask('packages:tailscale', ['tailscale'], [tailscaleApt.id]);
+  const tailscaled = serviceTask('tailscaled.service', [tailscalePackages.id]);
+  const tailscale = tailscaleTask(
+    { hostname: host.name, ssh: inv.tailscale.ssh, authKey: inv.tailscale.authKey },
+    [tailscaled.id],
+  );
+  const tailscaleSsh = tailscaleSshTask(inv.tailscale.ssh, [tailscale.id]);
+  const sshd = sshdTask([tailscaleSsh.id]);
+  const ufwPackages = packagesTask('packages:ufw', ['ufw'], base);
+  const ufw = ufwTask(
+    {
+      incoming: inv.firewall.incoming as 'deny',
+      outgoing: inv.firewall.outgoing as 'allow',
+      allow: inv.firewall.allow,
+    },
+    [sshd.id, ufwPackages.id],
+  );
+  const ufwDocker = ufwDockerTask(
+    host.publicPorts,
+    [ufw.id],
+    host.role === 'control' ? DOKPLOY_PORTS.filter((p) => !host.publicPorts.includes(p)) : [],
+  );
+  const daemonJson = daemonJsonTask(inv, [ufwDocker.id]);
+  const dockerApt = docker ? aptSourceTask(dockerSource(inv.upstream.docker_apt), base) : undefined;
+  const dockerPackages = dockerPackagesTask(inv.docker.source, [
+    daemonJson.id,
+    ...(dockerApt ? [dockerApt.id] : []),
+  ]);
+  const dockerService = serviceTask('docker.service', [dockerPackages.id]);
   const tasks: AnyTask[] = [
-    aptSourceTask(tailscaleSource(inv.upstream.tailscale_apt), base),
-    ...(docker ? [aptSourceTask(dockerSource(inv.upstream.docker_apt), base)] : []),
+    tailscaleApt,
+    ...(dockerApt ? [dockerApt] : []),
     ...(host.tunnel ? [aptSourceTask(cloudflaredSource(inv.upstream.cloudflared_apt), base)] : []),
 
-    packagesTask('packages:tailscale', ['tailscale'], ['apt-source:tailscale']),
-    serviceTask('tailscaled.service', ['packages:tailscale']),
-    tailscaleTask({ hostname: host.name, ssh: inv.tailscale.ssh, authKey: inv.tailscale.authKey }, [
-      'service:tailscaled.service',
-    ]),
-    tailscaleSshTask(inv.tailscale.ssh, ['tailscale']),
+    tailscalePackages,
+    tailscaled,
+    tailscale,
+    tailscaleSsh,
 
-    sshdTask(['tailscale:ssh']),
+    sshd,
 
-    packagesTask('packages:ufw', ['ufw'], base),
-    ufwTask(
-      {
-        incoming: inv.firewall.incoming as 'deny',
-        outgoing: inv.firewall.outgoing as 'allow',
-        allow: inv.firewall.allow,
-      },
-      ['sshd', 'packages:ufw'],
-    ),
+    ufwPackages,
+    ufw,
 
     // Before Docker is installed, so its very first boot is already ordered after the tailnet.
     ...bootOrderTasks(['docker.service', ...(host.tunnel ? ['cloudflared.service'] : [])], base),
 
-    ufwDockerTask(
-      host.publicPorts,
-      ['ufw'],
-      host.role === 'control' ? DOKPLOY_PORTS.filter((p) => !host.publicPorts.includes(p)) : [],
-    ),
-    daemonJsonTask(inv, ['ufw:docker']),
-    dockerPackagesTask(inv.docker.source, [
-      'file:/etc/docker/daemon.json',
-      ...(docker ? ['apt-source:docker'] : []),
-    ]),
-    serviceTask('docker.service', ['packages:docker']),
-    exposureTask(host.name, host.publicPorts, ['service:docker.service']),
+    ufwDocker,
+    daemonJson,
+    dockerPackages,
+    dockerService,
+    exposureTask(host.name, host.publicPorts, [dockerService.id]),
   ];
   if (host.tunnel) {
     const cf = ['ufw'];

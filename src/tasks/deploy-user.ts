@@ -1,6 +1,7 @@
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
 import { DEPLOY_USER } from './dokploy-remote.js';
+import { atomicWrite, base64Of, fromBase64 } from './lib/file.js';
 import { keyValues } from './lib/parse.js';
 
 /**
@@ -38,7 +39,7 @@ export const DEPLOY_USER_PROBE = [
   `echo "groups=$(id -nG ${DEPLOY_USER} | tr ' ' ,)"`,
   `echo "sshmeta=$(stat -c '%a %U' ${shq(`${DEPLOY_HOME}/.ssh`)} 2>/dev/null)"`,
   `echo "keysmeta=$(stat -c '%a %U' ${shq(KEYS)} 2>/dev/null)"`,
-  `echo "keys=$(base64 -w0 < ${shq(KEYS)} 2>/dev/null)"`,
+  `echo "keys=$(${base64Of(KEYS)} 2>/dev/null)"`,
 ].join('\n');
 
 export function parseDeployUser(stdout: string): DeployUserState {
@@ -49,7 +50,7 @@ export function parseDeployUser(stdout: string): DeployUserState {
     groups: (kv.get('groups') ?? '').split(',').filter(Boolean),
     shell: kv.get('shell') ?? '',
     home: kv.get('home') ?? '',
-    keys: Buffer.from(kv.get('keys') ?? '', 'base64').toString('utf8'),
+    keys: fromBase64(kv.get('keys') ?? ''),
     keysMeta: kv.get('keysmeta') ?? '',
     sshMeta: kv.get('sshmeta') ?? '',
   };
@@ -107,9 +108,12 @@ export function deployUserScript(line: string | undefined): string {
   if (line !== undefined)
     lines.push(
       `install -d -m 700 -o ${DEPLOY_USER} -g ${DEPLOY_USER} ${shq(`${DEPLOY_HOME}/.ssh`)}`,
-      `tmp=$(mktemp ${shq(`${DEPLOY_HOME}/.ssh/.infra.XXXXXX`)})`,
-      `printf '%s' ${shq(line)} > "$tmp"`,
-      `chown ${DEPLOY_USER}:${DEPLOY_USER} "$tmp" && chmod 600 "$tmp" && mv -f "$tmp" ${shq(KEYS)}`,
+      atomicWrite({
+        path: KEYS,
+        mode: '600',
+        owner: `${DEPLOY_USER}:${DEPLOY_USER}`,
+        source: `printf '%s' ${shq(line)} > "$tmp"`,
+      }),
     );
   return lines.join('\n');
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
 import type { Secret } from '../secrets.js';
+import { atomicWrite, scratchFile, tempBeside } from './lib/file.js';
 import { sections } from './lib/parse.js';
 
 /**
@@ -27,7 +28,7 @@ export function apiHelpers(dir: string): string {
   return [
     'dk_api() {',
     `  [ -s ${key} ] || { printf '\\n401\\n'; return 0; }`,
-    `  h=$(mktemp) && printf 'x-api-key: %s\\n' "$(cat ${key})" > "$h" || return 1`,
+    `  ${scratchFile('h')} && printf 'x-api-key: %s\\n' "$(cat ${key})" > "$h" || return 1`,
     `  if [ "$1" = POST ]; then o=$(curl -s -m 40 -H @"$h" -H 'content-type: application/json' --data-binary @- -w '\\n%{http_code}' "${BASE}$2"); else o=$(curl -s -m 40 -H @"$h" -w '\\n%{http_code}' "${BASE}$2" </dev/null); fi`,
     '  rm -f "$h"; [ -n "$o" ] || o=\'\n000\'; printf \'%s\\n\' "$o"',
     '}',
@@ -142,12 +143,11 @@ export function diffApiKey(st: ApiKeyState, ownerEmail: string | undefined, give
  * Nothing of the answer is ever printed: on failure, only the HTTP code.
  */
 export function createApiKeyScript(dir: string, email: string, ownerFile: string): string {
-  const f = shq(`${dir}/${API_KEY_FILE}`);
   const fail = (what: string) => `{ echo ${shq(`stack dokploy: ${what}`)}"$code" >&2; exit 1; }`;
   return [
     'set -e',
     'umask 077',
-    'j=$(mktemp); k=$(mktemp); trap \'rm -f "$j" "$k"\' EXIT',
+    `${scratchFile('j')}; ${scratchFile('k')}; trap 'rm -f "$j" "$k"' EXIT`,
     `code=$(jq -nc --arg e ${shq(email)} --rawfile p ${shq(`${dir}/${ownerFile}`)} '{email: $e, password: ($p | rtrimstr("\\n"))}' | curl -s -m 20 -c "$j" -o /dev/null -w '%{http_code}' -H 'content-type: application/json' --data-binary @- ${BASE}/api/auth/sign-in/email) || code=000`,
     `[ "$code" = 200 ] || ${fail("the owner's sign-in was refused: HTTP ")}`,
     `org=$(curl -s -m 20 -b "$j" ${BASE}/api/organization.all | jq -r 'if type == "array" then .[0].id // empty else empty end') || org=''`,
@@ -157,7 +157,8 @@ export function createApiKeyScript(dir: string, email: string, ownerFile: string
     `[ "$code" = 200 ] || ${fail('Dokploy refused to create an API key: HTTP ')}`,
     "printf '%s\\n' \"$o\" | sed '$d' | jq -j '.key // empty' > \"$k\"",
     `[ -s "$k" ] || { code=none; ${fail('no key in the answer of user.createApiKey: ')}; }`,
-    `mv -f "$k" ${f}`,
+    // Beside the key file, so the replace is one rename (the scratch file sits in /tmp).
+    atomicWrite({ path: `${dir}/${API_KEY_FILE}`, mode: '600', source: 'cat "$k" > "$tmp"' }),
   ].join('\n');
 }
 
@@ -168,7 +169,7 @@ export function writeApiKeyScript(dir: string, ref: string): string {
     'set -e',
     'umask 077',
     `mkdir -p ${shq(dir)}`,
-    `tmp=$(mktemp ${shq(`${dir}/.infra.XXXXXX`)})`,
+    tempBeside(`${dir}/${API_KEY_FILE}`),
     'cat > "$tmp"',
     `if cmp -s "$tmp" ${f}; then rm -f "$tmp"; echo ${shq(`stack dokploy: Dokploy refuses the API key given as dokploy.api_key (${ref})`)} >&2; exit 1; fi`,
     `mv -f "$tmp" ${f}`,

@@ -128,6 +128,14 @@ export function restoreFile(file: string, content: string | null): string {
 }
 
 /**
+ * Shell setting the variable `name` to a new private scratch file (mode 600: mktemp creates
+ * files u+rw only, coreutils' mktemp.c/gen_tempname), for what must never sit in argv: a header
+ * with a key, a cookie jar. Not for a file that replaces another (`tempBeside`: same filesystem).
+ * The caller removes it (`trap 'rm -f "$h"' EXIT`, or `rm -f` when done).
+ */
+export const scratchFile = (name: string) => `${name}=$(mktemp)`;
+
+/**
  * Runs `command` with $f naming a 0600 file on tmpfs that holds stdin (a key), removed whatever
  * the command returns; its exit code is the script's. For secrets a tool reads by path only.
  */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { converge } from '../../../src/engine/converge.js';
 import type { Guard } from '../../../src/engine/guard.js';
+import { runTasks } from '../../../src/engine/run-tasks.js';
 import type { Task } from '../../../src/engine/task.js';
 import { FakeTransport } from '../../../src/transport/fake.js';
 
@@ -59,7 +59,7 @@ describe('the lockout guard', () => {
   it('is armed with the probed state’s rollback before the step, and fires when the step fails', async () => {
     const t = host(1);
     const g = guard(async () => {});
-    const [r] = await converge('h', t, [firewall], 'apply', () => {}, g);
+    const [r] = await runTasks('h', t, [firewall], 'apply', () => {}, g);
     expect(r).toMatchObject({ status: 'failed', error: 'step exited 1', stderr: 'it broke' });
     expect(kinds(t)).toEqual(['probe', 'arm', 'apply-step', 'fire']);
     expect(t.calls[1]!.stdin).toBe('echo restore off');
@@ -73,7 +73,7 @@ describe('the lockout guard', () => {
   it('disarms only after a NEW connection over the remaining path is confirmed', async () => {
     const t = host(0);
     const g = guard(async () => {});
-    const [r] = await converge('h', t, [firewall], 'apply', () => {}, g);
+    const [r] = await runTasks('h', t, [firewall], 'apply', () => {}, g);
     expect(g.asked).toBe(1);
     expect(kinds(t).slice(0, 4)).toEqual(['probe', 'arm', 'apply-step', 'disarm']);
     expect(kinds(t)).not.toContain('fire');
@@ -86,7 +86,7 @@ describe('the lockout guard', () => {
     const g = guard(async () => {
       throw new Error('connection refused');
     });
-    const [r] = await converge('h', t, [firewall], 'apply', () => {}, g);
+    const [r] = await runTasks('h', t, [firewall], 'apply', () => {}, g);
     expect(r).toMatchObject({
       status: 'failed',
       error:

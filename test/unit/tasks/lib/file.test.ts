@@ -10,6 +10,7 @@ import {
   parseContent,
   parseFileProbe,
   restoreFile,
+  scratchFile,
   withStdinFile,
 } from '../../../../src/tasks/lib/file.js';
 
@@ -136,5 +137,14 @@ describe('withStdinFile', () => {
     );
     expect([r.status, r.stdout]).toEqual([3, '600\ntskey-secret']);
     expect(readdirSync(d)).toEqual(['name']);
+  });
+});
+
+describe('scratchFile', () => {
+  it('names a new private file (600 whatever the umask), one per variable', () => {
+    const r = dash(
+      `umask 022; ${scratchFile('h')}; ${scratchFile('j')}; stat -c %a "$h"; [ "$h" != "$j" ] && echo two; rm -f "$h" "$j"`,
+    );
+    expect([r.status, r.stdout]).toEqual([0, '600\ntwo\n']);
   });
 });

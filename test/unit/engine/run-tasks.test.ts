@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { converge } from '../../../src/engine/converge.js';
 import type { EngineEvent } from '../../../src/engine/events.js';
+import { runTasks } from '../../../src/engine/run-tasks.js';
 import type { Task } from '../../../src/engine/task.js';
 import { refusal } from '../../../src/tasks/lib/refuse.js';
 import { FakeTransport } from '../../../src/transport/fake.js';
@@ -13,7 +13,7 @@ const shTransport = () =>
     return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
   });
 
-describe('converge: a refusal is data', () => {
+describe('runTasks: a refusal is data', () => {
   it('fails the task with its reason before any step runs or a dead-man switch is armed', async () => {
     const why = "the Docker swarm is pending: resolve it by hand; it's infra's rule";
     const t: Task<string> = {
@@ -33,7 +33,7 @@ describe('converge: a refusal is data', () => {
       },
     };
     const events: EngineEvent[] = [];
-    const [r] = await converge('h', transport, [t], 'apply', (e) => events.push(e), guard);
+    const [r] = await runTasks('h', transport, [t], 'apply', (e) => events.push(e), guard);
     expect(r).toMatchObject({
       task: 'swarm',
       status: 'failed',

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { lokiPushUrl, renderAlloy, renderAlloyConfig } from '../../src/tasks/alloy.js';
-import { diffStack, oneShotsOf, type StackState } from '../../src/tasks/compose-stack.js';
-import { diffSwarm, parseSwarm, swarmScript } from '../../src/tasks/dokploy.js';
-import { glitchtipDomain, glitchtipStack, renderGlitchtip } from '../../src/tasks/glitchtip.js';
-import { renderLokiConfig, renderObservability } from '../../src/tasks/observability.js';
-import { STACK_IMAGES } from '../../src/tasks/stack-images.js';
+import { lokiPushUrl, renderAlloy, renderAlloyConfig } from '../../../src/tasks/alloy.js';
+import { diffStack, oneShotsOf, type StackState } from '../../../src/tasks/compose-stack.js';
+import { diffSwarm, parseSwarm, swarmScript } from '../../../src/tasks/dokploy.js';
+import { glitchtipDomain, glitchtipStack, renderGlitchtip } from '../../../src/tasks/glitchtip.js';
+import { renderLokiConfig, renderObservability } from '../../../src/tasks/observability.js';
+import { STACK_IMAGES } from '../../../src/tasks/stack-images.js';
 
 type Svc = {
   image: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { diffExposure, parsePublished } from '../../src/tasks/docker.js';
+import { diffExposure, parsePublished } from '../../../src/tasks/docker.js';
 import {
   APP_SERVICE,
   createServiceCmd,
@@ -10,10 +10,10 @@ import {
   parseServiceSpec,
   type ServiceSpec,
   specDelta,
-} from '../../src/tasks/dokploy-services.js';
-import { applyDokploy, parseDokploy } from '../../src/tasks/dokploy-task.js';
-import { STACK_IMAGES } from '../../src/tasks/stack-images.js';
-import { dockerUserBlock } from '../../src/tasks/ufw-docker.js';
+} from '../../../src/tasks/dokploy-services.js';
+import { applyDokploy, parseDokploy } from '../../../src/tasks/dokploy-task.js';
+import { STACK_IMAGES } from '../../../src/tasks/stack-images.js';
+import { dockerUserBlock } from '../../../src/tasks/ufw-docker.js';
 
 const [pg, app] = desiredServices() as [ServiceSpec, ServiceSpec];
 const EMAIL = 'ops@example.com';

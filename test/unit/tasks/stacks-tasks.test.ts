@@ -2,18 +2,23 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadInventory } from '../../src/inventory/load.js';
-import { planHost } from '../../src/roles/index.js';
-import { diffSecrets, parseSecrets, type SecretFile, secretsScript } from '../../src/tasks/host-secrets.js';
+import { loadInventory } from '../../../src/inventory/load.js';
+import { planHost } from '../../../src/roles/index.js';
+import {
+  diffSecrets,
+  parseSecrets,
+  type SecretFile,
+  secretsScript,
+} from '../../../src/tasks/host-secrets.js';
 import {
   answeringBadly,
   diffHealth,
   type HealthCheck,
   isHealthy,
   parseHealth,
-} from '../../src/tasks/stack-health.js';
+} from '../../../src/tasks/stack-health.js';
 
-const REPO = path.resolve(import.meta.dirname, '../..');
+const REPO = path.resolve(import.meta.dirname, '../../..');
 
 describe('secrets generated on the host', () => {
   const files: SecretFile[] = [

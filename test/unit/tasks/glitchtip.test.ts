@@ -3,25 +3,25 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { orderTasks } from '../../src/engine/order.js';
-import { InventoryError } from '../../src/errors.js';
-import { loadInventory } from '../../src/inventory/load.js';
-import { formatProblem, parseInventoryText } from '../../src/inventory/parse.js';
-import type { GlitchtipSettings } from '../../src/inventory/types.js';
-import { jsonReport } from '../../src/report/json.js';
-import { hostWarnings } from '../../src/roles/control.js';
-import { planHost } from '../../src/roles/index.js';
-import { Secret } from '../../src/secrets.js';
-import { sha256 } from '../../src/tasks/cloudflared.js';
-import { csrfTrustedOrigins, glitchtipSecrets, renderGlitchtip } from '../../src/tasks/glitchtip.js';
-import { adminProbe, createAdminScript, diffAdmin, parseAdmin } from '../../src/tasks/glitchtip-admin.js';
+import { orderTasks } from '../../../src/engine/order.js';
+import { InventoryError } from '../../../src/errors.js';
+import { loadInventory } from '../../../src/inventory/load.js';
+import { formatProblem, parseInventoryText } from '../../../src/inventory/parse.js';
+import type { GlitchtipSettings } from '../../../src/inventory/types.js';
+import { jsonReport } from '../../../src/report/json.js';
+import { hostWarnings } from '../../../src/roles/control.js';
+import { planHost } from '../../../src/roles/index.js';
+import { Secret } from '../../../src/secrets.js';
+import { sha256 } from '../../../src/tasks/cloudflared.js';
+import { csrfTrustedOrigins, glitchtipSecrets, renderGlitchtip } from '../../../src/tasks/glitchtip.js';
+import { adminProbe, createAdminScript, diffAdmin, parseAdmin } from '../../../src/tasks/glitchtip-admin.js';
 import {
   diffMailEnv,
   glitchtipWarnings,
   mailEnvContent,
   parseMailEnv,
-} from '../../src/tasks/glitchtip-mail.js';
-import { STACK_IMAGES } from '../../src/tasks/stack-images.js';
+} from '../../../src/tasks/glitchtip-mail.js';
+import { STACK_IMAGES } from '../../../src/tasks/stack-images.js';
 
 const ROUTE = { hostname: 'glitchtip.sgl.as', service: 'http://localhost:8000' };
 const DOKPLOY = { hostname: 'dokploy-toucan.sgl.as', service: 'http://localhost:3000' };

@@ -3,17 +3,17 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dokployFollowUp } from '../../src/commands/converge.js';
-import type { Inventory } from '../../src/inventory/types.js';
-import { Secret } from '../../src/secrets.js';
+import { dokployFollowUp } from '../../../src/commands/converge.js';
+import type { Inventory } from '../../../src/inventory/types.js';
+import { Secret } from '../../../src/secrets.js';
 import {
   authorizedLine,
   type DeployUserState,
   deployUserTask,
   diffDeployUser,
   parseDeployUser,
-} from '../../src/tasks/deploy-user.js';
-import { answer, apiKeyTask, diffApiKey, parseApiKey } from '../../src/tasks/dokploy-api.js';
+} from '../../../src/tasks/deploy-user.js';
+import { answer, apiKeyTask, diffApiKey, parseApiKey } from '../../../src/tasks/dokploy-api.js';
 import {
   type DesiredServer,
   type DokployServer,
@@ -25,7 +25,7 @@ import {
   remoteTasks,
   serversScript,
   unreachable,
-} from '../../src/tasks/dokploy-remote.js';
+} from '../../../src/tasks/dokploy-remote.js';
 
 const DIR = '/srv/infra/stacks/dokploy';
 const HB: DesiredServer = { name: 'hornbill', ipAddress: '100.77.0.11', port: 22, username: 'dokploy' };

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { parallelOf } from '../../src/commands/converge.js';
-import { limiter, PARALLEL_HANDSHAKES, runFleet } from '../../src/engine/run.js';
-import type { Task } from '../../src/engine/task.js';
-import { isInfraError } from '../../src/errors.js';
-import { Redactor } from '../../src/secrets.js';
-import { FakeTransport } from '../../src/transport/fake.js';
+import { parallelOf } from '../../../src/commands/converge.js';
+import { limiter, PARALLEL_HANDSHAKES, runFleet } from '../../../src/engine/run.js';
+import type { Task } from '../../../src/engine/task.js';
+import { isInfraError } from '../../../src/errors.js';
+import { Redactor } from '../../../src/secrets.js';
+import { FakeTransport } from '../../../src/transport/fake.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -18,10 +18,10 @@ interface Probed {
 }
 
 /**
- * Converges (or, in plan/check mode, only compares) one host over an open transport:
+ * Runs one host's tasks over an open transport (apply: converges; plan/check: only compares):
  * one batched probe round trip, apply only what differs, one batched verifying probe.
  */
-export async function converge(
+export async function runTasks(
   host: string,
   transport: Transport,
   tasks: readonly AnyTask[],

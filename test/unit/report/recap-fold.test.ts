@@ -1,10 +1,10 @@
 import { Writable } from 'node:stream';
 import chalk from 'chalk';
 import { describe, expect, it } from 'vitest';
-import type { HostResult, TaskResult } from '../../src/engine/events.js';
-import { HumanReporter, RECAP_EACH_MAX } from '../../src/report/human.js';
-import { Output } from '../../src/report/output.js';
-import { Redactor } from '../../src/secrets.js';
+import type { HostResult, TaskResult } from '../../../src/engine/events.js';
+import { HumanReporter, RECAP_EACH_MAX } from '../../../src/report/human.js';
+import { Output } from '../../../src/report/output.js';
+import { Redactor } from '../../../src/secrets.js';
 
 chalk.level = 0;
 
