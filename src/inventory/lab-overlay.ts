@@ -51,39 +51,10 @@ export function overlayLab(inv: Inventory, env: Record<string, string | undefine
     ...inv.hosts.flatMap((h) => [h.tunnel?.tokenRef, h.tunnel?.credentialsRef]),
     inv.cloudflare?.apiTokenRef,
   ].filter((r): r is string => !!r);
-  const generated: string[] = [];
-  const secrets = labSecrets(dir, refs, generated);
+  const secrets = labSecrets(dir, refs);
   Object.assign(env, secrets);
   if (inv.cloudflare)
     seedCloudflare(dir, inv.cloudflare, secrets[SECRET_REF.exec(inv.cloudflare.apiTokenRef)![1]!]!);
-  const tokens = inv.hosts.flatMap((h) =>
-    h.tunnel?.tokenRef ? [SECRET_REF.exec(h.tunnel.tokenRef)![1]!] : [],
-  );
-  seedDashboardTunnels(
-    dir,
-    tokens.map((n) => ({ token: secrets[n]!, generated: generated.includes(n) })),
-  );
-}
-
-/**
- * An explicit `tunnel.token` stands for a tunnel the operator made in the dashboard: the lab's
- * edge (lab/cloudflare/edge.py) knows it, so the cloudflared stand-in connects with it, and a
- * token that names no tunnel of the account is refused as Cloudflare's edge refuses it.
- */
-function seedDashboardTunnels(dir: string, tokens: { token: string; generated: boolean }[]): void {
-  const file = path.join(dir, 'cloudflare', 'seed.json');
-  const seed = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
-  const known = seed.dashboard_tunnels as string[] | undefined;
-  // Tokens the lab made (and, the first time, those a lab made before the edge existed); one
-  // written into secrets.json by hand afterwards names no tunnel, and stays refused.
-  const add = tokens
-    .filter((t) => !known || t.generated)
-    .map((t) => t.token)
-    .filter((t) => !known?.includes(t));
-  if (!add.length) return;
-  seed.dashboard_tunnels = [...(known ?? []), ...add];
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, JSON.stringify(seed, null, 2), { mode: 0o600 });
 }
 
 /**
@@ -93,11 +64,12 @@ function seedDashboardTunnels(dir: string, tokens: { token: string; generated: b
  */
 function seedCloudflare(dir: string, cf: NonNullable<Inventory['cloudflare']>, token: string): void {
   const file = path.join(dir, 'cloudflare', 'seed.json');
-  const seed = {
-    tokens: {} as Record<string, unknown>,
-    accounts: {} as Record<string, unknown>,
-    ...(existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {}),
-  };
+  const seed = existsSync(file)
+    ? (JSON.parse(readFileSync(file, 'utf8')) as {
+        tokens: Record<string, unknown>;
+        accounts: Record<string, unknown>;
+      })
+    : { tokens: {}, accounts: {} };
   if (seed.accounts[cf.accountId] && Object.keys(seed.tokens).length) return;
   seed.accounts[cf.accountId] = { zones: cf.zones };
   seed.tokens[token] = { account: cf.accountId, permissions: ['zones', 'tunnels', 'dns', 'access'] };
@@ -105,7 +77,7 @@ function seedCloudflare(dir: string, cf: NonNullable<Inventory['cloudflare']>, t
   writeFileSync(file, JSON.stringify(seed, null, 2), { mode: 0o600 });
 }
 
-function labSecrets(dir: string, refs: string[], generated: string[] = []): Record<string, string> {
+function labSecrets(dir: string, refs: string[]): Record<string, string> {
   const file = path.join(dir, 'secrets.json');
   const known: Record<string, string> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
   let added = false;
@@ -113,7 +85,6 @@ function labSecrets(dir: string, refs: string[], generated: string[] = []): Reco
     const name = SECRET_REF.exec(ref)![1]!;
     if (known[name]) continue;
     known[name] = fakeSecret(name);
-    generated.push(name);
     added = true;
   }
   if (added) {

@@ -70,18 +70,3 @@ export async function ensureCloudflareApi(stateDir: string): Promise<string> {
 }
 
 const url = (address: string) => `http://${address}:${CF_API_PORT}/client/v4`;
-
-/**
- * Where a lab host's cloudflared stand-in finds this lab's edge (lab/standins/cloudflared,
- * lab_edge.py): the lab's answer to the SRV lookup real cloudflared makes for Cloudflare's
- * edge. On the host's disk, so it survives a reboot; written again whenever a host is made.
- */
-export const EDGE_FILE = '/var/lib/infra-lab/cloudflare-edge';
-export async function writeEdgeFile(container: string, apiUrl: string | undefined): Promise<void> {
-  if (!apiUrl) return;
-  const edge = apiUrl.replace(/\/client\/v4$/, '');
-  await dexec(
-    container,
-    `mkdir -p /var/lib/infra-lab && [ "$(cat ${EDGE_FILE} 2>/dev/null)" = '${edge}' ] || printf %s '${edge}' > ${EDGE_FILE}`,
-  );
-}

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureCloudflareApi, writeEdgeFile } from './cloudflare-api.js';
+import { ensureCloudflareApi } from './cloudflare-api.js';
 import {
   cacheDir,
   containerName,
@@ -128,7 +128,6 @@ export async function labUp(
     writeLabState(state);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    await Promise.all(state.hosts.map((h) => writeEdgeFile(h.container, state.upstream.cloudflareApi)));
     await labEnsureImages(LAB_DEFAULT_IMAGES, progress);
     return state;
   });
@@ -203,7 +202,6 @@ export async function labReset(stateDir: string, name: string, progress: LabProg
     const pubKey = await ensureLabKey(state!.keyFile);
     progress(`${name}: resetting to a fresh host`);
     await createHost(host, pubKey, state!.knownHostsFile, stateDir, tailnetNet(state!.slot), progress);
-    await writeEdgeFile(host.container, state!.upstream.cloudflareApi);
     writeLabState(state!);
     return host;
   });
