@@ -7,17 +7,20 @@ Bearer tokens (400 6003/6111 for a malformed header, 403 10000 "Authentication e
 unknown token or one without the permission), tunnels (config_src, status, connections,
 token), tunnel configurations with versions (the PUT bumps it; the last rule must be a
 catch-all), DNS records (81053 when a name already has a CNAME/A/AAAA), Access applications and
-reusable policies, zones. Plus three lab-only routes no real API has: /lab/connector (what the
-cloudflared stand-in calls instead of the edge's config push), /lab/calls (write counters for
-tests) and /lab/state. State lives in STATE_DIR/state.json; tokens and the account come from
+reusable policies, zones. Plus lab-only routes no real API has: /lab/connector[/reply] (the
+edge side of a tunnel connection, edge.py), /lab/calls (write counters for tests) and
+/lab/state; and the edge itself (edge.py) on EDGE_PORT. State lives in STATE_DIR/state.json; tokens and the account come from
 STATE_DIR/seed.json, written by `infra --lab` from the inventory (re-read on each request).
 """
 import base64, json, os, re, secrets, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+import edge
+
 STATE_DIR = sys.argv[1] if len(sys.argv) > 1 else "/var/lib/cfapi"
 PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 8080
+EDGE_PORT = int(sys.argv[3]) if len(sys.argv) > 3 else 80
 PREFIX = "/client/v4"
 LOCK = threading.Lock()
 CONNECTOR_TTL = 30  # seconds a connector counts as connected after its last poll
@@ -247,6 +250,7 @@ def tunnels(method, acct, rest, q, body, state):
             new = {"account_id": acct, "tunnel_id": t["id"], "config": body["config"],
                    "version": (cur or {}).get("version", 0) + 1, "source": "cloudflare", "created_at": NOW()}
             state["configs"][t["id"]] = new
+            edge.config_changed(t["id"], new["version"])
             return new, None
     raise ApiError(405, 10405, "Method not allowed")
 
@@ -343,6 +347,10 @@ def access(method, acct, kind, rest, q, body, state):
 
 def lab_route(method, path, q, body):
     """Not Cloudflare's API: what the lab's cloudflared stand-in and tests use."""
+    if path == "/lab/connector" and method == "POST":
+        return edge.connector(body)
+    if path == "/lab/connector/reply" and method == "POST":
+        return edge.reply(body)
     with LOCK:
         state = load("state.json", empty())
         if path == "/lab/calls":
@@ -350,24 +358,6 @@ def lab_route(method, path, q, body):
                 state["calls"] = {"read": 0, "write": 0, "writes": []}
                 save(state)
             return state["calls"]
-        if path == "/lab/connector" and method == "POST":
-            # The real edge authenticates a connector by the tunnel secret in its token and pushes
-            # the tunnel's configuration to it; here the connector asks, with the same token.
-            try:
-                tok = json.loads(base64.b64decode(str(body.get("token", "")) + "=="))
-                t = state["tunnels"][tok["t"]]
-                assert t["secret"] == tok["s"] and t["account_tag"] == tok["a"] and not t.get("deleted_at")
-            except Exception:
-                return {"ok": False, "error": "Unauthorized: Invalid tunnel secret"}
-            cid = str(body.get("connector") or uuid.uuid4())
-            c = state["connectors"].setdefault(cid, {"id": cid, "tunnel": t["id"], "opened": NOW()})
-            c.update(seen=time.time(), origin=str(body.get("origin", "")), tunnel=t["id"],
-                     local_ingress=bool(body.get("local")))
-            t["ever_connected"] = True
-            save(state)
-            cfg = state["configs"].get(t["id"]) if t["config_src"] == "cloudflare" else None
-            return {"ok": True, "tunnel": t["id"], "config_src": t["config_src"],
-                    "version": (cfg or {}).get("version", -1), "config": (cfg or {}).get("config")}
         if path == "/lab/state" and method == "GET":
             return {k: v for k, v in state.items() if k != "calls"}
     return {"ok": False, "error": "unknown lab route"}
@@ -376,5 +366,10 @@ def lab_route(method, path, q, body):
 if __name__ == "__main__":
     os.makedirs(STATE_DIR, exist_ok=True)
     srv = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
-    print(f"LAB STAND-IN Cloudflare API on :{PORT}{PREFIX}, state in {STATE_DIR}", flush=True)
+    srv.daemon_threads = True
+    edge.setup(LOCK, lambda: load("state.json", empty()), save, lambda: load("seed.json", {}), CONNECTOR_TTL, NOW)
+    public = ThreadingHTTPServer(("0.0.0.0", EDGE_PORT), edge.Public)
+    public.daemon_threads = True
+    threading.Thread(target=public.serve_forever, daemon=True).start()
+    print(f"LAB STAND-IN Cloudflare API on :{PORT}{PREFIX}, edge on :{EDGE_PORT}, state in {STATE_DIR}", flush=True)
     srv.serve_forever()

@@ -55,7 +55,9 @@ beforeAll(async () => {
       accounts: { [ACCOUNT]: { zones: ['sgl.as'] } },
     }),
   );
-  proc = spawn('python3', [path.resolve('lab/cloudflare/cfapi.py'), dir, String(PORT)], { stdio: 'pipe' });
+  proc = spawn('python3', [path.resolve('lab/cloudflare/cfapi.py'), dir, String(PORT), String(PORT + 1)], {
+    stdio: 'pipe',
+  });
   for (let i = 0; i < 50; i++) {
     try {
       await fetch(`http://127.0.0.1:${PORT}/lab/calls`);
