@@ -49,6 +49,8 @@ export async function addApp(g: GlobalOptions, name: string, o: AddAppOptions): 
   const code = await converge('apply', g, [host], o, {
     plan: (inv) => singleAppTasks(inv, name),
     requireSecrets: false,
+    // The new app joins the control host's nightly pull in the same run.
+    followUp: true,
   });
   if (code === 0 && !o.json) for (const l of await connectionLines(g, name)) out.line(l);
   return code;

@@ -42,6 +42,8 @@ export interface ConvergeScope {
   plan?: (inv: Inventory, host: string) => AnyTask[];
   /** Default: apply needs every secret; a plan without secret-using tasks does not. */
   requireSecrets?: boolean;
+  /** A narrowed plan that changes what the control host serves (add-app): end on it as a whole run does. */
+  followUp?: boolean;
 }
 
 /** apply, apply --dry-run and check: the same probes, differing only in whether they change anything. */
@@ -68,7 +70,8 @@ export async function converge(
     : undefined;
   const human = new HumanReporter(out, mode, o.verbose);
   // check reads only the hosts named: `infra check` (every host) reports the registrations.
-  const followUp = scope.plan || mode === 'check' ? undefined : dokployFollowUp(inv, hosts);
+  const followUp =
+    (scope.plan && !scope.followUp) || mode === 'check' ? undefined : controlFollowUp(inv, hosts);
   const keyless = scope.plan || mode !== 'apply' ? [] : appsSetUpOutside(inv, hosts);
   human.hosts([...hosts, ...(followUp ? [followUp] : []), ...keyless]);
   const fleet = (list: string[], plan: (inv: Inventory, host: string) => AnyTask[] | Promise<AnyTask[]>) =>
@@ -99,12 +102,13 @@ export async function converge(
   const results = await fleet(hosts, async (i, h) =>
     (scope.plan ?? (await import('../roles/index.js')).planHost)(i, h),
   );
-  // An apps host's run ends on the control host: its registration in Dokploy (docs/stacks.md).
+  // An apps host's run ends on the control host: its registration in Dokploy (docs/stacks.md) and
+  // its apps in the nightly pull (docs/apps.md), so `check` after it finds both hosts in sync.
   if (followUp) {
-    const { dokployRemoteTasks } = await import('../roles/control.js');
-    results.push(...(await fleet([followUp], (i) => dokployRemoteTasks(i, []))));
+    const { followUpTasks } = await import('../roles/control.js');
+    results.push(...(await fleet([followUp], (i) => followUpTasks(i))));
   }
-  await controlFollowUp(inv, results, keyless, fleet);
+  await keylessFollowUp(inv, results, keyless, fleet);
   // Whole-role runs only (add-app narrows the plan to one app): findings that are not drift.
   const warnings: Record<string, string[]> = {};
   if (!scope.plan) {
@@ -123,14 +127,16 @@ export async function converge(
 
 /**
  * Pure on the inventory and what infra learned: the control host, when the run covers an apps
- * host but not it, and the control host has run Dokploy (its key is known). The apps host's
- * tailnet address, learned in the first part of the run, is read when the follow-up plans.
+ * host but not it, and the control host has run Dokploy or its backup pull (their keys are
+ * known). The apps host's tailnet address, learned in the first part of the run, is read when
+ * the follow-up plans.
  */
-export function dokployFollowUp(inv: Inventory, hosts: readonly string[]): string | undefined {
+export function controlFollowUp(inv: Inventory, hosts: readonly string[]): string | undefined {
   const control = inv.hosts.find((h) => h.role === 'control');
   if (!control || hosts.includes(control.name)) return undefined;
   if (!inv.hosts.some((h) => h.role === 'apps' && hosts.includes(h.name))) return undefined;
-  return readLearned(inv.stateDir)[control.name]?.dokployPublicKey ? control.name : undefined;
+  const learned = readLearned(inv.stateDir)[control.name];
+  return learned?.dokployPublicKey || learned?.backupPullKey ? control.name : undefined;
 }
 
 /**
@@ -154,7 +160,7 @@ type Fleet = (list: string[], plan: (inv: Inventory, host: string) => AnyTask[])
  * then the check runs again and its result replaces the waiting one. An apps host that does not
  * answer keeps the wait as it was: `infra apply HOST` later (docs/stacks.md).
  */
-async function controlFollowUp(inv: Inventory, results: HostResult[], keyless: string[], fleet: Fleet) {
+async function keylessFollowUp(inv: Inventory, results: HostResult[], keyless: string[], fleet: Fleet) {
   const at = results.findIndex((r) => inv.hosts.some((h) => h.name === r.host && h.role === 'control'));
   const waits = results[at]?.tasks.some((t) => t.task === 'stack:dokploy:reach' && t.status === 'waiting');
   if (!keyless.length || !waits) return;

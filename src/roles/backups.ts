@@ -118,7 +118,7 @@ export function controlBackupTasks(inv: Inventory, host: Host, others: readonly 
   const pre = others.map((t) => t.id).filter((id) => PREREQUISITE.test(id));
   const key = pullKeyTask(host.name, pre);
   // An apps host not on the tailnet yet is left out (not a wait: the control host is bootstrapped
-  // first); once it is, the next apply of the control host adds its apps (docs/apps.md "Backups").
+  // first); once it is, its own run ends here and adds its apps (roles/control.ts followUpTasks).
   const { targets } = pullTargets(inv);
   const files = [
     fileTask({ path: PULL_SCRIPT_PATH, content: PULL_SCRIPT, mode: '755' }, pre),

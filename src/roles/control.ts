@@ -20,6 +20,7 @@ import {
 import { packagesTask } from '../tasks/packages.js';
 import { type HealthCheck, stackHealthTask } from '../tasks/stack-health.js';
 import { stackDir } from '../tasks/stacks.js';
+import { controlBackupTasks } from './backups.js';
 
 /** Tasks of the bootstrap role the stacks wait for, when the plan has them: Docker, then Tailscale. */
 const PREREQUISITE = /^(service:docker\.service|packages:docker|tailscale)$/;
@@ -145,6 +146,21 @@ export function dokployRemoteTasks(inv: Inventory, after: string[]): AnyTask[] {
     jq,
     key,
     ...remoteTasks({ dir, want, appsHosts: apps.map((h) => h.name), after: [...after, key.id] }),
+  ];
+}
+
+/**
+ * What an apps host's run converges on the control host (commands/converge.ts): the Dokploy
+ * registrations once Dokploy has run, the backup pull's host keys, list and copies once the pull
+ * key exists. Nothing else of the control host's plan depends on an apps host.
+ */
+export function followUpTasks(inv: Inventory): AnyTask[] {
+  const control = inv.hosts.find((h) => h.role === 'control');
+  const learned = control ? readLearned(inv.stateDir)[control.name] : undefined;
+  if (!control || !learned) return [];
+  return [
+    ...(learned.dokployPublicKey ? dokployRemoteTasks(inv, []) : []),
+    ...(learned.backupPullKey ? controlBackupTasks(inv, control, []) : []),
   ];
 }
 

@@ -94,16 +94,36 @@ export function parseDokploy(stdout: string): DokployState {
   };
 }
 
-/** The wait for Dokploy: its health answer, bounded; on timeout the tasks' errors and logs, naming the stack. */
+/**
+ * Failed tasks of one wait before it gives up early. Dokploy waits for its database by itself
+ * (up to 120 s, see DOKPLOY_WAIT_SEC), so a task that exits is not a slow start but a fault (a
+ * wrong password, a missing secret): swarm restarts it every 5 s (its default restart delay), and
+ * waiting the full bound would only delay the same error lines.
+ */
+export const DOKPLOY_CRASHES = 4;
+
+/**
+ * The wait for Dokploy: its health answer, bounded; on timeout, or once the service has failed
+ * DOKPLOY_CRASHES new tasks, the tasks' errors and logs, naming the stack. Failed tasks are told
+ * apart by ID (swarm keeps the last 5 per slot), so ones from before the wait do not count.
+ */
 function waitScript(what: string): string {
-  return [
-    `end=$(( $(date +%s) + ${DOKPLOY_WAIT_SEC} ))`,
-    `until [ "$(docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' ${APP_SERVICE})" != updating ] && dk_health; do`,
-    '  if [ "$(date +%s)" -ge "$end" ]; then',
-    `    echo ${shq(`stack dokploy: service ${APP_SERVICE} is not answering after ${DOKPLOY_WAIT_SEC}s (${what}); its tasks and last log lines:`)} >&2`,
+  const failedIds = `docker service ps --format '{{.ID}} {{.CurrentState}}' ${APP_SERVICE} 2>/dev/null | awk '$2 == "Failed" { print $1 }'`;
+  const giveUp = (why: string) => [
+    `    echo ${shq(`stack dokploy: service ${APP_SERVICE} ${why} (${what}); its tasks and last log lines:`)} >&2`,
     `    docker service ps --no-trunc --format '{{.CurrentState}} {{.Error}}' ${APP_SERVICE} 2>&1 | head -n 5 >&2`,
     `    docker service logs --raw --tail 15 ${APP_SERVICE} 2>&1 | tail -n 15 >&2`,
     '    exit 1',
+  ];
+  return [
+    `end=$(( $(date +%s) + ${DOKPLOY_WAIT_SEC} ))`,
+    `failed_before=$(${failedIds})`,
+    `until [ "$(docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' ${APP_SERVICE})" != updating ] && dk_health; do`,
+    '  if [ "$(date +%s)" -ge "$end" ]; then',
+    ...giveUp(`is not answering after ${DOKPLOY_WAIT_SEC}s`),
+    '  fi',
+    `  if [ "$(${failedIds} | grep -cvxF -e "$failed_before")" -ge ${DOKPLOY_CRASHES} ]; then`,
+    ...giveUp(`is crash-looping: ${DOKPLOY_CRASHES} of its tasks failed`),
     '  fi',
     '  sleep 2',
     'done',

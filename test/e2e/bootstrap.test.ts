@@ -1,6 +1,9 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   changesOf,
+  LAB_DIR,
   labSecrets,
   outputs,
   run,
@@ -23,6 +26,14 @@ const GUARD = '20';
 async function freshHost() {
   const r = await infra(['lab', 'reset', H]);
   expect(r.code, r.all).toBe(0);
+}
+
+/** Drops what infra learned of a host's tailnet address (hosts.json in --lab's state dir), keeping the rest. */
+function forgetTailnetAddress(host: string) {
+  const file = path.join(LAB_DIR, 'hosts.json');
+  const learned = JSON.parse(readFileSync(file, 'utf8'));
+  delete learned[host]?.tailnetAddress;
+  writeFileSync(file, `${JSON.stringify(learned, null, 2)}\n`);
 }
 
 async function convergedTwice() {
@@ -200,7 +211,12 @@ describe('infra bootstrap', () => {
   });
 
   it('drill (a): the tailnet breaks just before UFW closes public SSH: the step fails and rolls back', async () => {
-    await freshHost();
+    // The moment a fresh host meets (its firewall not yet closed, infra on the public path), made
+    // on the converged host instead of a second cold bootstrap: UFW back to its installation
+    // defaults, and the tailnet address forgotten as on a new laptop, so infra connects over public
+    // SSH and the saboteur cuts only the path that is to remain.
+    expect((await onHost(H, 'ufw --force reset >/dev/null && ufw status')).stdout).toMatch(/inactive/);
+    forgetTailnetAddress(H);
     // Armed right before the UFW change (engine/guard.ts), the dead-man timer is the exact moment
     // to break the path that is to remain: tailscale0 goes down, as when tailscaled loses its peer.
     const saboteur = onHost(
@@ -208,8 +224,9 @@ describe('infra bootstrap', () => {
       'rm -f /run/saboteur.stop; while [ ! -f /run/saboteur.stop ]; do if systemctl is-active -q infra-deadman-ufw.timer; then ip link set tailscale0 down; echo BROKEN; exit 0; fi; sleep 0.05; done; exit 1',
     );
     const t0 = Date.now();
-    const r = await run('bootstrap', H, '--guard-timeout', GUARD);
+    const r = await run('bootstrap', H, '--guard-timeout', GUARD, '-v');
     await onHost(H, 'touch /run/saboteur.stop'); // ends the saboteur if it never fired
+    expect(r.all).toMatch(/connected via public/);
     expect((await saboteur).stdout, r.all).toContain('BROKEN');
     expect(r.code, r.all).toBe(1);
     expect(r.all).toMatch(/failed\s+ufw/);

@@ -116,9 +116,23 @@ describe('infra check', () => {
   });
 
   // Each drift class, injected by hand: found with the right task and kind, exit 2; apply clears it.
-  const drifts: { name: string; host: string; inject: string; task: string | RegExp; kind: string }[] = [
+  // They run in rounds, as an operator meets them: several drifts on both hosts at once, one check
+  // naming every one, one `infra apply` clearing them all. A round never holds two drifts where one
+  // would produce the other's finding (UFW disabled also opens public SSH; Docker down stops every
+  // stack), so each finding is proof of its own drift. `actual` pins a finding shared by two drifts.
+  type Drift = {
+    name: string;
+    round: 1 | 2 | 3;
+    host: string;
+    inject: string;
+    task: string | RegExp;
+    kind: string;
+    actual?: RegExp;
+  };
+  const drifts: Drift[] = [
     {
       name: 'package missing',
+      round: 1,
       host: 'hornbill',
       inject: 'apt-get remove -y -q jq',
       task: 'packages:base',
@@ -126,6 +140,7 @@ describe('infra check', () => {
     },
     {
       name: 'service stopped',
+      round: 1,
       host: 'hornbill',
       inject: 'systemctl stop unattended-upgrades',
       task: 'service:unattended-upgrades.service',
@@ -133,14 +148,23 @@ describe('infra check', () => {
     },
     {
       name: 'service disabled',
+      round: 2,
       host: 'hornbill',
       inject: 'systemctl disable -q unattended-upgrades',
       task: 'service:unattended-upgrades.service',
       kind: 'service-disabled',
     },
-    { name: 'UFW disabled', host: 'hornbill', inject: 'ufw disable', task: 'ufw', kind: 'disabled' },
+    {
+      name: 'UFW disabled',
+      round: 1,
+      host: 'hornbill',
+      inject: 'ufw disable',
+      task: 'ufw',
+      kind: 'disabled',
+    },
     {
       name: 'UFW default changed',
+      round: 2,
       host: 'hornbill',
       inject: 'ufw default allow incoming',
       task: 'ufw',
@@ -148,6 +172,8 @@ describe('infra check', () => {
     },
     {
       name: 'UFW rule added',
+      round: 3,
+      actual: /8080/,
       host: 'hornbill',
       inject: 'ufw allow 8080/tcp',
       task: 'ufw',
@@ -155,6 +181,7 @@ describe('infra check', () => {
     },
     {
       name: 'UFW rule missing',
+      round: 1,
       host: 'toucan',
       inject: 'ufw delete allow 443/tcp',
       task: 'ufw',
@@ -162,6 +189,7 @@ describe('infra check', () => {
     },
     {
       name: 'public SSH answering',
+      round: 3,
       host: 'hornbill',
       inject: 'ufw allow 22/tcp',
       task: 'public-ssh',
@@ -169,6 +197,7 @@ describe('infra check', () => {
     },
     {
       name: 'effective sshd config',
+      round: 1,
       host: 'hornbill',
       inject:
         "sed -i 's/^PasswordAuthentication no/PasswordAuthentication yes/' /etc/ssh/sshd_config.d/00-infra.conf && systemctl reload ssh",
@@ -177,6 +206,7 @@ describe('infra check', () => {
     },
     {
       name: 'Tailscale SSH off',
+      round: 1,
       host: 'hornbill',
       inject: 'tailscale set --ssh=false',
       task: 'tailscale:ssh',
@@ -184,6 +214,7 @@ describe('infra check', () => {
     },
     {
       name: 'Tailscale hostname changed',
+      round: 2,
       host: 'hornbill',
       inject: 'tailscale set --hostname=impostor',
       task: 'tailscale',
@@ -191,6 +222,7 @@ describe('infra check', () => {
     },
     {
       name: 'cloudflared not running',
+      round: 1,
       host: 'toucan',
       inject: 'systemctl stop cloudflared',
       task: 'service:cloudflared.service',
@@ -198,6 +230,7 @@ describe('infra check', () => {
     },
     {
       name: 'cloudflared ingress differing',
+      round: 2,
       host: 'toucan',
       inject: "sed -i 's/glitchtip.sgl.as/evil.example.com/' /etc/cloudflared/config.yml",
       task: 'file:/etc/cloudflared/config.yml',
@@ -205,6 +238,7 @@ describe('infra check', () => {
     },
     {
       name: 'Docker down',
+      round: 3,
       host: 'hornbill',
       inject: 'systemctl stop docker.socket docker.service',
       task: 'service:docker.service',
@@ -212,6 +246,7 @@ describe('infra check', () => {
     },
     {
       name: 'app without its Postgres',
+      round: 1,
       host: 'hornbill',
       inject: 'docker rm -f $(docker ps -aq --filter label=com.docker.compose.project=xhosa)',
       task: 'app:xhosa:postgres',
@@ -219,6 +254,7 @@ describe('infra check', () => {
     },
     {
       name: 'stack stopped',
+      round: 1,
       host: 'hornbill',
       inject: 'docker stop $(docker ps -q --filter label=com.docker.compose.project=docflow)',
       task: 'app:docflow:postgres',
@@ -227,6 +263,7 @@ describe('infra check', () => {
     {
       // Someone ran the stack from an edited copy of its file and left ours untouched.
       name: 'stack with a different config hash',
+      round: 2,
       host: 'hornbill',
       inject: [
         'cd /srv/infra/apps/docflow',
@@ -240,6 +277,7 @@ describe('infra check', () => {
     },
     {
       name: 'stack running another image',
+      round: 2,
       host: 'hornbill',
       inject: [
         'cd /srv/infra/stacks/alloy',
@@ -254,6 +292,7 @@ describe('infra check', () => {
     {
       // A hung process: the container runs, its service does not answer. Apply restarts it.
       name: 'stack unhealthy',
+      round: 1,
       host: 'toucan',
       inject: 'docker kill -s STOP observability-grafana-1',
       task: 'stack:observability:health',
@@ -261,25 +300,42 @@ describe('infra check', () => {
     },
   ];
 
-  it.each(drifts)(
-    '$name: check exit 2 naming $task ($kind); apply clears it',
-    async ({ host, inject, task, kind }) => {
-      const injected = await onHost(host, inject);
-      expect(injected.code, injected.all).toBe(0);
+  const rounds = ([1, 2, 3] as const).map((n) => ({
+    n,
+    names: drifts
+      .filter((d) => d.round === n)
+      .map((d) => d.name)
+      .join(', '),
+    ds: drifts.filter((d) => d.round === n),
+  }));
+
+  it.each(rounds)(
+    'round $n ($names): check exit 2 naming each; one apply clears them all',
+    async ({ ds }) => {
+      for (const d of ds) {
+        const injected = await onHost(d.host, d.inject);
+        expect(injected.code, `${d.name}: ${injected.all}`).toBe(0);
+      }
       const { code, doc, raw } = await checkJson();
       expect(code, raw.all).toBe(2);
-      const h = doc.hosts.find((x) => x.name === host)!;
-      expect(h.status).toBe('drift');
-      const hit = h.findings.find(
-        (f) => (typeof task === 'string' ? f.task === task : task.test(f.task)) && f.kind === kind,
-      );
-      expect(hit, JSON.stringify(h.findings, null, 2)).toBeDefined();
-      const human = await infra(['--lab', 'check', host]);
-      expect(human.stdout).toContain(`fix: infra apply ${host}`);
-      const fixed = await infra(['--lab', 'apply', host]);
+      for (const d of ds) {
+        const h = doc.hosts.find((x) => x.name === d.host)!;
+        expect(h.status, d.name).toBe('drift');
+        const hit = h.findings.find(
+          (f) =>
+            (typeof d.task === 'string' ? f.task === d.task : d.task.test(f.task)) &&
+            f.kind === d.kind &&
+            (!d.actual || d.actual.test(String(f.actual))),
+        );
+        expect(hit, `${d.name}: ${JSON.stringify(h.findings, null, 2)}`).toBeDefined();
+      }
+      const human = await infra(['--lab', 'check']);
+      for (const host of new Set(ds.map((d) => d.host)))
+        expect(human.stdout).toContain(`fix: infra apply ${host}`);
+      const fixed = await infra(['--lab', 'apply']);
       expect(fixed.code, fixed.all).toBe(0);
-      const again = await checkJson(host);
-      expect(again.code, JSON.stringify(again.doc.hosts[0]?.findings)).toBe(0);
+      const again = await checkJson();
+      expect(again.code, JSON.stringify(again.doc.hosts.map((h) => h.findings))).toBe(0);
     },
   );
 

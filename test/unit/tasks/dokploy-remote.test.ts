@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dokployFollowUp } from '../../../src/commands/converge.js';
+import { controlFollowUp } from '../../../src/commands/converge.js';
 import type { Inventory } from '../../../src/inventory/types.js';
 import { Secret } from '../../../src/secrets.js';
 import {
@@ -272,7 +272,7 @@ describe('the deploy user on an apps host', () => {
   });
 });
 
-describe("an apps host's run ends on the control host (dokployFollowUp)", () => {
+describe("an apps host's run ends on the control host (controlFollowUp)", () => {
   const inv = (learned: object): Inventory => {
     const stateDir = mkdtempSync(path.join(tmpdir(), 'infra-followup-'));
     writeFileSync(path.join(stateDir, 'hosts.json'), JSON.stringify(learned));
@@ -290,7 +290,13 @@ describe("an apps host's run ends on the control host (dokployFollowUp)", () => 
     ['the control host is in the run', known, ['hornbill', 'toucan'], undefined],
     ['control host alone', known, ['toucan'], undefined],
     ['Dokploy never ran', { toucan: { tailnetAddress: '100.77.0.10' } }, ['hornbill'], undefined],
+    [
+      'only the backup pull key known',
+      { toucan: { backupPullKey: 'ssh-ed25519 B y' } },
+      ['hornbill'],
+      'toucan',
+    ],
   ])('%s', (_n, learned, hosts, want) => {
-    expect(dokployFollowUp(inv(learned), hosts)).toBe(want);
+    expect(controlFollowUp(inv(learned), hosts)).toBe(want);
   });
 });
