@@ -39,8 +39,14 @@ export class Redactor {
     for (const v of this.#values) out = out.split(v).join('***');
     return out;
   }
-  /** Deep-redacts any JSON-like value (strings inside objects and arrays). */
+  /**
+   * Deep-redacts any JSON-like value (strings inside objects and arrays). The engine passes every
+   * event through here (30 per host, 6000 at 200 hosts): a value with no secret in it comes back
+   * as it is, without the JSON round trip.
+   */
   redactValue<T>(value: T): T {
-    return JSON.parse(this.redact(JSON.stringify(value ?? null))) as T;
+    const text = JSON.stringify(value ?? null);
+    const masked = this.redact(text);
+    return masked === text ? ((value ?? null) as T) : (JSON.parse(masked) as T);
   }
 }

@@ -3,6 +3,7 @@ import type { EngineEvent, HostResult, Mode, TaskResult, TaskStatus } from '../e
 import { countStatuses } from '../engine/events.js';
 import { waitMessage } from '../engine/task.js';
 import type { Output } from './output.js';
+import { statusLine } from './status-line.js';
 
 const pad = (s: string, n: number) => s.padEnd(n);
 const indent = (text: string, by = '    ') =>
@@ -49,6 +50,8 @@ function byReason(skipped: TaskResult[]): Map<string, string[]> {
 /** Human lines: one per changed/drifted/failed task (ok ones with -v), diffs, stderr tails, a recap. */
 export class HumanReporter {
   private readonly running = new Set<string>();
+  /** The progress line, rebuilt only when a host starts or finishes (not on each of its tasks). */
+  private progress = '';
   /** Skipped tasks per host, printed as one line per cause when the host is done. */
   private readonly skipped = new Map<string, TaskResult[]>();
   private width = 8;
@@ -66,6 +69,7 @@ export class HumanReporter {
     switch (e.type) {
       case 'host-start':
         this.running.add(e.host);
+        this.progress = statusLine(this.running);
         break;
       case 'host-connected':
         if (e.hostKeyRecorded)
@@ -82,6 +86,7 @@ export class HumanReporter {
         break;
       case 'host-done':
         this.running.delete(e.result.host);
+        this.progress = statusLine(this.running);
         this.flushSkipped(e.result.host);
         if (e.result.error) this.hostError(e.result);
         break;
@@ -91,7 +96,7 @@ export class HumanReporter {
         throw new Error(`unhandled engine event ${JSON.stringify(unhandled)}`);
       }
     }
-    this.out.status(this.running.size ? `working on ${[...this.running].join(', ')} …` : '');
+    this.out.status(this.progress);
   };
 
   private print(text: string): void {

@@ -2,6 +2,8 @@ import type { Redactor } from '../secrets.js';
 
 /** The one door to the terminal: every line passes the redactor on its way out. */
 export class Output {
+  /** What the status line shows now: an unchanged line is not written again on every event. */
+  #shown = '';
   constructor(
     readonly redactor: Redactor,
     private readonly stdout: NodeJS.WritableStream = process.stdout,
@@ -15,10 +17,13 @@ export class Output {
   }
   /** Live progress: only on a TTY, rewritten in place, erased before the next real line. */
   status(text: string): void {
-    if (!(this.stderr as NodeJS.WriteStream).isTTY) return;
+    if (!(this.stderr as NodeJS.WriteStream).isTTY || text === this.#shown) return;
+    this.#shown = text;
     this.stderr.write(`\r\x1b[2K${this.redactor.redact(text)}`);
   }
   clearStatus(): void {
-    if ((this.stderr as NodeJS.WriteStream).isTTY) this.stderr.write('\r\x1b[2K');
+    if (!(this.stderr as NodeJS.WriteStream).isTTY) return;
+    this.#shown = '';
+    this.stderr.write('\r\x1b[2K');
   }
 }

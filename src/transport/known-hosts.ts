@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 export interface KnownHost {
@@ -41,7 +41,7 @@ export type HostKeyVerdict =
   | { kind: 'changed'; expected: string[] };
 
 /** Pure: is this key pinned for any of the names the host goes by (inventory name, addresses)? */
-export function judgeHostKey(entries: KnownHost[], names: string[], key: Buffer): HostKeyVerdict {
+export function judgeHostKey(entries: readonly KnownHost[], names: string[], key: Buffer): HostKeyVerdict {
   const mine = entries.filter((e) => e.patterns.some((p) => names.includes(p)));
   if (mine.length === 0) return { kind: 'unknown' };
   const b64 = key.toString('base64');
@@ -49,8 +49,23 @@ export function judgeHostKey(entries: KnownHost[], names: string[], key: Buffer)
   return { kind: 'changed', expected: mine.map((e) => fingerprint(Buffer.from(e.key, 'base64'))) };
 }
 
-export function readKnownHosts(file: string): KnownHost[] {
-  return existsSync(file) ? parseKnownHosts(readFileSync(file, 'utf8')) : [];
+/**
+ * Parsed files by path, with the size and mtime they were parsed at. Every handshake verifies
+ * its host key against the file: at 200 hosts, reading and parsing it on each one is O(N²)
+ * work on the operator's machine. A stat per handshake tells whether it changed since (someone
+ * ran `ssh-keygen -R`, or another infra recorded a key), so the pin is never judged on stale lines.
+ */
+const parsed = new Map<string, { size: number; mtimeMs: number; entries: readonly KnownHost[] }>();
+
+export function readKnownHosts(file: string): readonly KnownHost[] {
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (!st) return [];
+  const hit = parsed.get(file);
+  if (hit && hit.size === st.size && hit.mtimeMs === st.mtimeMs) return hit.entries;
+  // Frozen: every caller shares this one array.
+  const entries = Object.freeze(parseKnownHosts(readFileSync(file, 'utf8')));
+  parsed.set(file, { size: st.size, mtimeMs: st.mtimeMs, entries });
+  return entries;
 }
 
 export function recordKnownHost(file: string, names: string[], key: Buffer): void {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { NodeSSH } from 'node-ssh';
 import type { ClientChannel } from 'ssh2';
 import {
@@ -29,6 +30,24 @@ export interface SshOptions {
 
 const DEFAULT_EXEC_TIMEOUT_MS = 15 * 60_000;
 
+/**
+ * Key files read once per run, not once per handshake (node-ssh reads `privateKeyPath` anew on
+ * each connect: 200 hosts, 200 reads of the same file). A file that cannot be read is left to
+ * node-ssh, so its error still names the path.
+ */
+const keys = new Map<string, string | undefined>();
+function keyOf(file: string): { privateKey: string } | { privateKeyPath: string } {
+  if (!keys.has(file)) {
+    try {
+      keys.set(file, readFileSync(file, 'utf8'));
+    } catch {
+      keys.set(file, undefined);
+    }
+  }
+  const privateKey = keys.get(file);
+  return privateKey === undefined ? { privateKeyPath: file } : { privateKey };
+}
+
 export async function connectSsh(target: SshTarget, opts: SshOptions): Promise<Transport> {
   const ssh = new NodeSSH();
   const names = [target.name, hostPattern(target.address, target.port)];
@@ -40,7 +59,7 @@ export async function connectSsh(target: SshTarget, opts: SshOptions): Promise<T
       host: target.address,
       port: target.port,
       username: target.user,
-      privateKeyPath: target.key,
+      ...(target.key ? keyOf(target.key) : {}),
       agent: target.key ? undefined : process.env.SSH_AUTH_SOCK,
       readyTimeout: opts.connectTimeoutMs,
       keepaliveInterval: 5000,

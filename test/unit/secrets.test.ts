@@ -29,6 +29,13 @@ describe('Redactor', () => {
       b: { c: '***' },
     });
   });
+  it('hands back a value without secrets as it is (no JSON round trip per event)', () => {
+    const r = new Redactor();
+    r.add(new Secret('env:X', 'hunter2hunter2'));
+    const event = { type: 'task', host: 'h001', result: { task: 'sshd', changes: [{ summary: 'ok' }] } };
+    expect(r.redactValue(event)).toBe(event);
+    expect(r.redactValue(undefined)).toBeNull();
+  });
   it('ignores values too short to be secrets (they would mask ordinary words)', () => {
     const r = new Redactor();
     r.add('ab');

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   fingerprint,
@@ -5,6 +8,8 @@ import {
   judgeHostKey,
   keyType,
   parseKnownHosts,
+  readKnownHosts,
+  recordKnownHost,
 } from '../../../src/transport/known-hosts.js';
 
 // An ssh-ed25519 public key in wire format: string "ssh-ed25519", string <32 bytes>.
@@ -40,5 +45,22 @@ describe('known_hosts', () => {
   it('calls a different key for a pinned host a change, naming the pinned fingerprint', () => {
     const verdict = judgeHostKey(entries, ['hornbill', '10.77.0.11'], wireKey(2));
     expect(verdict).toEqual({ kind: 'changed', expected: [fingerprint(key)] });
+  });
+});
+
+describe('readKnownHosts: parsed once, read again when the file changes', () => {
+  const key = wireKey;
+  it('sees a key infra records and a file rewritten behind its back (ssh-keygen -R)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'infra-kh-'));
+    const file = path.join(dir, 'known_hosts');
+    expect(readKnownHosts(file)).toEqual([]);
+    recordKnownHost(file, ['h001', '[127.0.0.1]:2201'], key(1));
+    const first = readKnownHosts(file);
+    expect(first.map((e) => e.patterns[0])).toEqual(['h001']);
+    expect(readKnownHosts(file)).toBe(first); // unchanged file: the same parse
+    recordKnownHost(file, ['h002'], key(2));
+    expect(readKnownHosts(file).map((e) => e.patterns[0])).toEqual(['h001', 'h002']);
+    writeFileSync(file, `h003 ssh-ed25519 ${key(3).toString('base64')}\n`);
+    expect(readKnownHosts(file).map((e) => e.patterns[0])).toEqual(['h003']);
   });
 });
