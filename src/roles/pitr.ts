@@ -33,7 +33,7 @@ const PREREQUISITE = /^(tailscale|service:docker\.service)$/;
 export function pitrTargets(inv: Inventory): PitrTarget[] {
   const learned = readLearned(inv.stateDir);
   const out: PitrTarget[] = [];
-  for (const a of inv.apps) {
+  for (const a of inv.apps.filter((x) => x.pitr)) {
     const host = learned[a.host];
     if (!host?.tailnetAddress || !host.pitrSources?.includes(a.name)) continue;
     const port = pgPort(
@@ -52,10 +52,11 @@ export function pitrTargets(inv: Inventory): PitrTarget[] {
 }
 
 function controlTasks(inv: Inventory, others: readonly AnyTask[]): AnyTask[] {
-  if (inv.apps.length === 0) return [];
+  const apps = inv.apps.filter((a) => a.pitr);
+  if (apps.length === 0) return [];
   const pre = others.map((t) => t.id).filter((id) => PREREQUISITE.test(id));
   // The secret and the unit files need nothing else; only the receivers need Docker and the tailnet.
-  const secrets = pitrSecretsTask(inv.apps.map((a) => a.name).sort(), []);
+  const secrets = pitrSecretsTask(apps.map((a) => a.name).sort(), []);
   const reload = 'systemctl daemon-reload';
   const units = [
     { path: `/etc/systemd/system/${WAL_UNIT}@.service`, content: walServiceUnit },
@@ -89,7 +90,7 @@ function appsTasks(inv: Inventory, host: Host, others: readonly AnyTask[]): AnyT
   const address = facts?.tailnetAddress;
   const verifiers = facts?.pitrVerifiers ?? {};
   const apps = inv.apps
-    .filter((a) => a.host === host.name && verifiers[a.name])
+    .filter((a) => a.pitr && a.host === host.name && verifiers[a.name])
     .map((a) => ({ app: a.name, verifier: verifiers[a.name]! }));
   if (!address || apps.length === 0) return [];
   const stacks = others.map((t) => t.id).filter((id) => /^app:[^:]+:postgres$/.test(id));

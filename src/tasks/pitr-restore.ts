@@ -129,6 +129,9 @@ fi
 ${shCmd(['docker', 'run', '--rm', '-v', `${vol}:${m}`, '-v', `${stageDir(app)}:/pitr:ro`, '--entrypoint', 'sh', img, '-c', inner])}`;
 }
 
+/** Pure: the moment as recovery_target_time takes it, in UTC: `2026-12-01 17:00:00.000+00`. */
+export const targetTime = (at: Date) => at.toISOString().replace('T', ' ').replace('Z', '+00');
+
 /** Pure: the server's settings for this recovery, as `-c` arguments (PostgreSQL 16-18 "Recovery Target"). */
 export function recoveryArgs(at: Date | 'latest'): string[] {
   const out = [
@@ -139,7 +142,8 @@ export function recoveryArgs(at: Date | 'latest'): string[] {
     '-c',
     'recovery_target_action=promote',
   ];
-  if (at !== 'latest') out.push('-c', `recovery_target_time=${at.toISOString()}`);
+  // PostgreSQL 18 refuses the ISO `T…Z` spelling here ("invalid value for parameter"): space and +00.
+  if (at !== 'latest') out.push('-c', `recovery_target_time=${targetTime(at)}`);
   return out;
 }
 

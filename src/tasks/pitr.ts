@@ -68,6 +68,8 @@ ExecStart=${DOCKER_RUN} --name infra-pitr-wal-%i -v ${PITR_DIR}/%i/wal:/wal post
 ExecStop=/usr/bin/docker stop -t 10 infra-pitr-wal-%i
 Restart=always
 RestartSec=10
+# The first start may pull the image through the registry: longer than systemd's 90 s default.
+TimeoutStartSec=10min
 
 [Install]
 WantedBy=multi-user.target

@@ -185,7 +185,7 @@ describe('restore --at', () => {
   it('recovery settings: promote at the target; none for latest; each major its image and PGDATA', () => {
     expect(recoveryArgs('latest')).not.toContain('recovery_target_time');
     expect(recoveryArgs(new Date('2026-12-01T17:00:00Z'))).toContain(
-      'recovery_target_time=2026-12-01T17:00:00.000Z',
+      'recovery_target_time=2026-12-01 17:00:00.000+00',
     );
     expect(recoveryArgs('latest')).toContain('recovery_target_action=promote');
     for (const [major, mount] of [
