@@ -49,7 +49,7 @@ export async function restoreAt(
   const app = findApp(inv, name);
   const target = o.to ?? app.host;
   const host = inv.hosts.find((h) => h.name === target);
-  if (!host || host.role !== 'apps')
+  if (host?.role !== 'apps')
     throw new InfraError(
       `--to ${JSON.stringify(target)}: expected an apps host of ${inv.file} (${inv.hosts
         .filter((h) => h.role === 'apps')

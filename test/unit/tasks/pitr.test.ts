@@ -142,7 +142,8 @@ describe('the control host side', () => {
         `PG_MAJOR=${major}\n`,
       );
     }
-    expect(walServiceUnit).toContain('postgres:${PG_MAJOR} pg_receivewal');
+    // systemd expands ${PG_MAJOR} from the env file (a literal in the unit, not a JS template).
+    expect(walServiceUnit).toContain(['postgres:$', '{PG_MAJOR} pg_receivewal'].join(''));
     expect(walServiceUnit).toContain('--slot infra_pitr --create-slot --if-not-exists');
     expect(walServiceUnit).not.toContain('--synchronous');
   });
