@@ -190,17 +190,40 @@ program
 
 program
   .command('restore')
-  .description("restore an app's database from one of its backups (checksum verified first)")
+  .description("restore an app's database from one of its backups, or to a moment (point-in-time)")
   .argument('<name>', 'app name from the inventory')
-  .argument('<backup>', 'backup file name, from: infra backups NAME')
+  .argument('[backup]', 'backup file name, from: infra backups NAME (not with --at)')
   .option('--yes', 'do not ask for confirmation (scripts)')
   .option('--from <place>', "apps (the app host's dump, default) or control (the control host's copy)")
+  .option('--at <time>', 'replay WAL to this moment (2026-12-01T17:00:00Z, or latest)')
+  .option('--to <host>', 'with --at: restore onto this apps host (the inventory then names it)')
+  .option('--prune', 'remove the volumes a restore --at (or upgrade-pg) kept, after asking')
   .addHelpText(
     'after',
-    '\nExamples:\n  infra restore beanstock beanstock-20260101T023000Z.dump\n  infra restore beanstock beanstock-20260101T023000Z.dump --yes',
+    '\nExamples:\n  infra restore beanstock beanstock-20260101T023000Z.dump\n  infra restore beanstock --at 2026-12-01T16:59:00Z\n  infra restore beanstock --at latest --to heron --yes\n  infra restore beanstock --prune',
   )
-  .action((name: string, backup: string, o: { yes?: boolean; from?: string }) =>
-    run(async () => (await import('./commands/restore.js')).restore(globals(), name, backup, o)),
+  .action(
+    (
+      name: string,
+      backup: string | undefined,
+      o: { yes?: boolean; from?: string; at?: string; to?: string; prune?: boolean },
+    ) =>
+      run(async () => {
+        if (o.prune) return (await import('./commands/upgrade-pg.js')).prune(globals(), name, o.yes);
+        if (o.at !== undefined) {
+          if (backup !== undefined || o.from !== undefined)
+            throw new (await import('./errors.js')).InfraError(
+              '--at replays WAL from the control host: give no backup name and no --from',
+            );
+          return (await import('./commands/pitr-restore.js')).restoreAt(globals(), name, { ...o, at: o.at });
+        }
+        if (o.to !== undefined) throw new (await import('./errors.js')).InfraError('--to goes with --at');
+        if (backup === undefined)
+          throw new (await import('./errors.js')).InfraError(
+            'say what to restore: a backup name (infra backups NAME) or --at TIME|latest',
+          );
+        return (await import('./commands/restore.js')).restore(globals(), name, backup, o);
+      }),
   );
 
 const db = program.command('db').description("connect to an app's PostgreSQL");

@@ -152,7 +152,8 @@ export async function upgradePg(
   }
 }
 
-async function prune(g: GlobalOptions, name: string, yes?: boolean): Promise<number> {
+/** Removes an app's volumes but the current one (upgrade-pg --prune, restore --prune). */
+export async function prune(g: GlobalOptions, name: string, yes?: boolean): Promise<number> {
   return withApp(g, name, async (s) => {
     const current = volumeName(name, s.app.postgres);
     const vols = (

@@ -4,12 +4,10 @@ import { errorMessage, HostKeyChangedError, UnreachableError } from '../errors.j
 import type { Host, Inventory } from '../inventory/types.js';
 import { trace } from '../trace.js';
 import type { Connected } from './run.js';
+import type { Facts } from './task.js';
 
 /** What infra learned about hosts (their tailnet address), kept beside the inventory, not in it. */
-export type Learned = Record<
-  string,
-  { tailnetAddress?: string; backupPullKey?: string; dokployPublicKey?: string }
->;
+export type Learned = Record<string, Facts>;
 
 export function readLearned(stateDir: string): Learned {
   const file = path.join(stateDir, 'hosts.json');

@@ -142,6 +142,10 @@ export interface Facts {
   backupPullKey?: string;
   /** The control host's Dokploy SSH public key, for the apps hosts' deploy user. */
   dokployPublicKey?: string;
+  /** The control host's SCRAM verifier of each app's WAL streaming password (tasks/pitr.ts). */
+  pitrVerifiers?: Record<string, string>;
+  /** An apps host's apps ready to stream WAL to the control host (tasks/pitr-source.ts). */
+  pitrSources?: string[];
 }
 
 /** Erases the state type so tasks of different resources fit in one list. */

@@ -86,6 +86,7 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
       postgres: a.postgres,
       backupRetentionDays: a.backup_retention_days ?? 14,
       controlRetentionDays: a.backup_control_retention_days ?? 60,
+      pitr: a.pitr ?? false,
     })),
     hosts: Object.entries(doc.hosts).map(([name, h]) => ({
       name,

@@ -154,6 +154,8 @@ const app = z
     backup_retention_days: z.number().int().min(1).max(3650).optional(),
     /** Days the control host keeps its copies of the app's dumps (docs/apps.md "Backups"). */
     backup_control_retention_days: z.number().int().min(1).max(3650).optional(),
+    /** Stream the app's WAL to the control host for point-in-time recovery (docs/apps.md). */
+    pitr: z.boolean().optional(),
   })
   .strict();
 

@@ -67,6 +67,8 @@ export interface App {
   backupRetentionDays: number;
   /** Days the control host keeps its copies (default 60, longer than the apps host's 14). */
   controlRetentionDays: number;
+  /** WAL streamed to the control host for point-in-time recovery (`pitr: true`; default off). */
+  pitr?: boolean;
 }
 
 export interface Inventory {

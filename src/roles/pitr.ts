@@ -1,0 +1,106 @@
+import { readLearned } from '../engine/connect.js';
+import type { AnyTask } from '../engine/task.js';
+import type { Host, Inventory } from '../inventory/types.js';
+import { fileTask } from '../tasks/file.js';
+import {
+  BASE_SCRIPT,
+  BASE_SCRIPT_PATH,
+  BASE_UNIT,
+  baseServiceUnit,
+  baseTask,
+  baseTimerUnit,
+  envFile,
+  PITR_ETC,
+  type PitrTarget,
+  pitrSecretsTask,
+  WAL_UNIT,
+  walServiceUnit,
+} from '../tasks/pitr.js';
+import { sourcesTask } from '../tasks/pitr-source.js';
+import { pgPort } from '../tasks/postgres-app.js';
+import { serviceTask } from '../tasks/service.js';
+
+/**
+ * Point-in-time recovery (issue 18, docs/apps.md "Point-in-time recovery"). The control host
+ * makes each app's replication secret first (its verifier is learned); the apps host then sets up
+ * the role and pg_hba (and learns which apps are ready); the control host's next run starts a
+ * receiver and takes a base backup for each ready app. Until then neither side waits or fails:
+ * an app is simply not streamed yet, as with the off-host copies.
+ */
+const PREREQUISITE = /^(tailscale|service:docker\.service)$/;
+
+/** Pure: the apps the control host streams: on the tailnet and ready on their apps host. */
+export function pitrTargets(inv: Inventory): PitrTarget[] {
+  const learned = readLearned(inv.stateDir);
+  const out: PitrTarget[] = [];
+  for (const a of inv.apps.filter((x) => x.pitr)) {
+    const host = learned[a.host];
+    if (!host?.tailnetAddress || !host.pitrSources?.includes(a.name)) continue;
+    const port = pgPort(
+      a.name,
+      inv.apps.filter((x) => x.host === a.host).map((x) => x.name),
+    );
+    out.push({
+      app: a.name,
+      address: host.tailnetAddress,
+      port,
+      major: a.postgres,
+      keepDays: a.controlRetentionDays,
+    });
+  }
+  return out.sort((x, y) => x.app.localeCompare(y.app));
+}
+
+function controlTasks(inv: Inventory, others: readonly AnyTask[]): AnyTask[] {
+  const apps = inv.apps.filter((a) => a.pitr);
+  if (apps.length === 0) return [];
+  const pre = others.map((t) => t.id).filter((id) => PREREQUISITE.test(id));
+  // The secret and the unit files need nothing else; only the receivers need Docker and the tailnet.
+  const secrets = pitrSecretsTask(apps.map((a) => a.name).sort(), []);
+  const reload = 'systemctl daemon-reload';
+  const units = [
+    { path: `/etc/systemd/system/${WAL_UNIT}@.service`, content: walServiceUnit },
+    { path: `/etc/systemd/system/${BASE_UNIT}@.service`, content: baseServiceUnit },
+    { path: `/etc/systemd/system/${BASE_UNIT}@.timer`, content: baseTimerUnit },
+  ].map((u) => fileTask({ ...u, mode: '644', onChange: reload }, []));
+  const script = fileTask({ path: BASE_SCRIPT_PATH, content: BASE_SCRIPT, mode: '755' }, []);
+  const shared = [...pre, secrets.id, script.id, ...units.map((u) => u.id)];
+  const perApp = pitrTargets(inv).flatMap((t) => {
+    // A changed env file restarts the receiver: it reads the address and port at start only.
+    const env = fileTask(
+      {
+        path: `${PITR_ETC}/${t.app}.env`,
+        content: envFile(t),
+        mode: '600',
+        onChange: `systemctl try-restart ${WAL_UNIT}@${t.app}.service`,
+      },
+      shared,
+    );
+    const wal = serviceTask(`${WAL_UNIT}@${t.app}.service`, [...shared, env.id]);
+    const timer = serviceTask(`${BASE_UNIT}@${t.app}.timer`, [...shared, env.id]);
+    return [env, wal, timer, baseTask(t.app, [wal.id])];
+  });
+  return [secrets, script, ...units, ...perApp];
+}
+
+function appsTasks(inv: Inventory, host: Host, others: readonly AnyTask[]): AnyTask[] {
+  const control = inv.hosts.find((h) => h.role === 'control');
+  if (!control) return [];
+  const facts = readLearned(inv.stateDir)[control.name];
+  const address = facts?.tailnetAddress;
+  const verifiers = facts?.pitrVerifiers ?? {};
+  const apps = inv.apps
+    .filter((a) => a.pitr && a.host === host.name && verifiers[a.name])
+    .map((a) => ({ app: a.name, verifier: verifiers[a.name]! }));
+  if (!address || apps.length === 0) return [];
+  const stacks = others.map((t) => t.id).filter((id) => /^app:[^:]+:postgres$/.test(id));
+  return [sourcesTask(apps, control.name, address, stacks)];
+}
+
+/** Both roles' part in point-in-time recovery. */
+export function pitrRoleTasks(inv: Inventory, hostName: string, others: readonly AnyTask[]): AnyTask[] {
+  const host = inv.hosts.find((h) => h.name === hostName);
+  if (host?.role === 'control') return controlTasks(inv, others);
+  if (host?.role === 'apps') return appsTasks(inv, host, others);
+  return [];
+}

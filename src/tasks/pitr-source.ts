@@ -1,0 +1,218 @@
+import type { Change, Task } from '../engine/task.js';
+import { shCmd, shq } from '../quote.js';
+import { PITR_ROLE, PITR_SLOT } from './pitr.js';
+import { appDir } from './postgres-app.js';
+
+/**
+ * Point-in-time recovery, the apps host's side: in each app's PostgreSQL, the replication role
+ * (its password is the control host's SCRAM verifier), two pg_hba lines on top (replication from
+ * the control host's tailnet address only; the role rejected from anywhere else), and
+ * max_slot_wal_keep_size, so a slot whose reader is gone cannot fill the disk (PostgreSQL 16-18
+ * "max_slot_wal_keep_size": past it the slot is invalidated, wal_status `lost`). The slot itself
+ * is made by the control host's receiver (`pg_receivewal --create-slot --if-not-exists`): a slot
+ * here means streaming was set up, so an inactive one is a finding, not a new app.
+ */
+export const WAL_CAP = '1GB';
+export const WAL_CAP_BYTES = 1024 ** 3;
+/** Lag past this is a finding (issue 18: 60 s). */
+export const LAG_LIMIT_SEC = 60;
+const MARK = '# infra-pitr';
+
+export const hbaLines = (control: string) => [
+  `host replication ${PITR_ROLE} ${control}/32 scram-sha-256 ${MARK}`,
+  `host all,replication ${PITR_ROLE} all reject ${MARK}`,
+];
+
+export interface SourceState {
+  up: boolean;
+  verifier: string | null;
+  cap: string;
+  hba: string[];
+  hbaFile: string;
+  slot: { active: boolean; walStatus: string; retained: number } | null;
+  lagSec: number | null;
+}
+
+const SQL = `select coalesce((select rolpassword from pg_authid where rolname = '${PITR_ROLE}' and rolreplication and rolcanlogin), 'none'),
+ current_setting('max_slot_wal_keep_size'), current_setting('hba_file'),
+ array_to_string((regexp_split_to_array(pg_read_file(current_setting('hba_file')), E'\\n'))[1:2], ';;'),
+ coalesce((select (case when active then 'active' else 'inactive' end) || ' ' || coalesce(wal_status, '-') || ' ' || coalesce((pg_current_wal_lsn() - restart_lsn)::bigint, 0) from pg_replication_slots where slot_name = '${PITR_SLOT}'), 'none'),
+ coalesce((select extract(epoch from coalesce(r.write_lag, interval '0'))::numeric(12,1)::text from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid where s.slot_name = '${PITR_SLOT}'), '-')`;
+
+const psql = (app: string, extra: string[]) =>
+  shCmd([
+    'docker',
+    'compose',
+    '-p',
+    app,
+    '-f',
+    `${appDir(app)}/compose.yaml`,
+    'exec',
+    '-T',
+    'db',
+    'psql',
+    '-U',
+    app,
+    '-d',
+    app,
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-X',
+    '-q',
+    '-A',
+    '-t',
+    ...extra,
+  ]);
+
+export const sourceProbe = (app: string) => `${psql(app, ['-F', '|', '-c', SQL])} 2>/dev/null || echo down`;
+
+/** Pure: the probe's one `|`-separated line (or `down`: the stack is not running). */
+export function parseSource(out: string): SourceState {
+  const f = out.trim().split('\n').at(-1)!.split('|');
+  if (f.length < 6)
+    return { up: false, verifier: null, cap: '', hba: [], hbaFile: '', slot: null, lagSec: null };
+  const s = /^(active|inactive) (\S+) (\d+)$/.exec(f[4]!);
+  return {
+    up: true,
+    verifier: f[0] === 'none' ? null : f[0]!,
+    cap: f[1]!,
+    hbaFile: f[2]!,
+    hba: f[3]!.split(';;'),
+    slot: s ? { active: s[1] === 'active', walStatus: s[2]!, retained: Number(s[3]) } : null,
+    lagSec: f[5] === '-' ? null : Number(f[5]),
+  };
+}
+
+const STATUS_KINDS = new Set(['wal-stream-stopped', 'wal-stream-lag', 'wal-slot-over-cap']);
+
+/** Pure: configuration to fix, then the stream's state (which only the control host can fix). */
+export function diffSource(app: string, control: string, verifier: string, s: SourceState): Change[] {
+  if (!s.up) return []; // the stack task reports a stopped PostgreSQL
+  const out: Change[] = [];
+  if (s.verifier !== verifier)
+    out.push({
+      summary: `${s.verifier ? 'set' : 'create'} ${app}'s replication role ${PITR_ROLE} with the control host's verifier`,
+      kind: 'pitr-role',
+    });
+  if (s.cap !== WAL_CAP)
+    out.push({
+      summary: `cap the WAL a slot may hold in ${app}: max_slot_wal_keep_size ${WAL_CAP} (is ${s.cap})`,
+      kind: 'pitr-wal-cap',
+      expected: WAL_CAP,
+      actual: s.cap,
+    });
+  const want = hbaLines(control);
+  if (s.hba.join('\n') !== want.join('\n'))
+    out.push({
+      summary: `allow WAL streaming of ${app} from ${control} only (pg_hba.conf, first lines)`,
+      kind: 'pitr-hba',
+      expected: want,
+      actual: s.hba,
+    });
+  const slot = s.slot;
+  if (slot && !slot.active)
+    out.push({
+      summary: `WAL streaming of ${app} to the control host stopped: the slot ${PITR_SLOT} is inactive (${(slot.retained / 1024 ** 2).toFixed(0)} MiB held, cap ${WAL_CAP})`,
+      kind: 'wal-stream-stopped',
+      actual: 'inactive',
+    });
+  if (slot && (slot.walStatus === 'lost' || slot.walStatus === 'unreserved' || slot.retained > WAL_CAP_BYTES))
+    out.push({
+      summary: `the slot ${PITR_SLOT} of ${app} held WAL past the cap ${WAL_CAP} (wal_status ${slot.walStatus}): WAL is being removed before the control host has it; take a new base backup once streaming is back`,
+      kind: 'wal-slot-over-cap',
+      actual: slot.walStatus,
+    });
+  if (slot?.active && s.lagSec !== null && s.lagSec > LAG_LIMIT_SEC)
+    out.push({
+      summary: `WAL streaming of ${app} lags ${s.lagSec.toFixed(0)} s behind (limit ${LAG_LIMIT_SEC} s)`,
+      kind: 'wal-stream-lag',
+      expected: `<= ${LAG_LIMIT_SEC}s`,
+      actual: `${s.lagSec}s`,
+    });
+  return out;
+}
+
+/** The SQL of an apply; on stdin (the verifier is not the password, but no argv either). */
+export function sourceSql(verifier: string): string {
+  return `select 'create role ${PITR_ROLE} with replication login' where not exists (select 1 from pg_roles where rolname = '${PITR_ROLE}') \\gexec
+alter role ${PITR_ROLE} with replication login password '${verifier}';
+alter system set max_slot_wal_keep_size = '${WAL_CAP}';
+`;
+}
+
+/** Our lines first (pg_hba is first match wins), every other line kept as it was; then reload. */
+export function hbaScript(app: string, control: string, hbaFile: string): string {
+  const lines = hbaLines(control)
+    .map((l) => shq(l))
+    .join(' ');
+  const inner = `f="$1"; shift; { printf '%s\\n' "$@"; grep -v ${shq(`${MARK}$`)} "$f"; } > "$f.infra" && cat "$f.infra" > "$f" && rm -f "$f.infra"`;
+  return `${shCmd(['docker', 'compose', '-p', app, '-f', `${appDir(app)}/compose.yaml`, 'exec', '-T', '--user', 'postgres', 'db', 'sh', '-c', inner, 'sh', hbaFile])} ${lines}`;
+}
+
+export interface SourceApp {
+  app: string;
+  verifier: string;
+}
+
+/** Pure: `@@ APP` headed blocks, one per app. */
+export function parseSources(out: string): Record<string, SourceState> {
+  const m: Record<string, SourceState> = {};
+  for (const block of out.split(/^@@ /m).slice(1)) {
+    const nl = block.indexOf('\n');
+    m[block.slice(0, nl < 0 ? undefined : nl).trim()] = parseSource(nl < 0 ? '' : block.slice(nl + 1));
+  }
+  return m;
+}
+
+const DOWN = parseSource('down');
+
+/**
+ * Every app of one apps host in one task, so the host learns one list: the apps ready to stream
+ * (role and pg_hba in place), which the control host's plan starts receivers for.
+ */
+export function sourcesTask(
+  apps: readonly SourceApp[],
+  controlHost: string,
+  control: string,
+  after: string[],
+): Task<Record<string, SourceState>> {
+  const diffAll = (m: Record<string, SourceState>) =>
+    apps.flatMap((a) => diffSource(a.app, control, a.verifier, m[a.app] ?? DOWN));
+  return {
+    id: 'pitr-source',
+    after,
+    probe: apps.map((a) => `echo ${shq(`@@ ${a.app}`)}\n${sourceProbe(a.app)}`).join('\n'),
+    parse: parseSources,
+    diff: diffAll,
+    apply: (m) =>
+      apps.flatMap((a) => {
+        const s = m[a.app] ?? DOWN;
+        const kinds = new Set(diffSource(a.app, control, a.verifier, s).map((c) => c.kind));
+        const config = ['pitr-role', 'pitr-wal-cap', 'pitr-hba'].some((k) => kinds.has(k));
+        if (!config) return [];
+        return [
+          ...(kinds.has('pitr-role') || kinds.has('pitr-wal-cap')
+            ? [{ script: psql(a.app, ['-f', '-']), stdin: sourceSql(a.verifier) }]
+            : []),
+          ...(kinds.has('pitr-hba') ? [{ script: hbaScript(a.app, control, s.hbaFile) }] : []),
+          { script: `${psql(a.app, ['-c', 'select pg_reload_conf()'])} >/dev/null` },
+        ];
+      }),
+    // Only the control host's receiver can end these: waiting for it, not failed here.
+    wait: (m) => {
+      const c = diffAll(m);
+      return c.length && c.every((x) => STATUS_KINDS.has(x.kind))
+        ? { on: controlHost, run: `infra apply ${controlHost}` }
+        : undefined;
+    },
+    learn: (m) => ({
+      pitrSources: apps
+        .filter((a) => {
+          const s = m[a.app];
+          return s?.up && s.verifier === a.verifier && s.hba.join('\n') === hbaLines(control).join('\n');
+        })
+        .map((a) => a.app)
+        .sort(),
+    }),
+  };
+}

@@ -1,0 +1,203 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  diffBase,
+  envFile,
+  parseBase,
+  parseVerifiers,
+  secretScript,
+  walServiceUnit,
+} from '../../../src/tasks/pitr.js';
+import {
+  chooseBase,
+  parseAt,
+  parseBases,
+  prepareScript,
+  recoverScript,
+  recoveryArgs,
+} from '../../../src/tasks/pitr-restore.js';
+import {
+  diffSource,
+  hbaLines,
+  parseSource,
+  parseSources,
+  type SourceState,
+} from '../../../src/tasks/pitr-source.js';
+
+const V = 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy';
+const ok: SourceState = {
+  up: true,
+  verifier: V,
+  cap: '1GB',
+  hba: hbaLines('100.64.0.1'),
+  hbaFile: '/var/lib/postgresql/18/docker/pg_hba.conf',
+  slot: { active: true, walStatus: 'reserved', retained: 1024 },
+  lagSec: 0.4,
+};
+const kinds = (s: Partial<SourceState>) =>
+  diffSource('beanstock', '100.64.0.1', V, { ...ok, ...s }).map((c) => c.kind);
+
+describe('the apps host side: role, pg_hba, cap, and the stream as PostgreSQL reports it', () => {
+  it('parses the probe line and the per-app blocks', () => {
+    const line = `${V}|1GB|/d/pg_hba.conf|${hbaLines('100.64.0.1').join(';;')}|active reserved 16777216|0.3`;
+    expect(parseSource(line)).toEqual({
+      ...ok,
+      hbaFile: '/d/pg_hba.conf',
+      slot: { ...ok.slot!, retained: 16777216 },
+      lagSec: 0.3,
+    });
+    expect(parseSource('down').up).toBe(false);
+    const m = parseSources(`@@ beanstock\n${line}\n@@ xhosa\ndown\n`);
+    expect(m.beanstock!.up).toBe(true);
+    expect(m.xhosa!.up).toBe(false);
+    expect(parseSource(`none|-1|/f|a;;b|none|-`)).toMatchObject({
+      verifier: null,
+      cap: '-1',
+      slot: null,
+      lagSec: null,
+    });
+  });
+
+  it('in sync is []; each difference is one change of its kind', () => {
+    expect(kinds({})).toEqual([]);
+    expect(kinds({ verifier: null })).toEqual(['pitr-role']);
+    expect(kinds({ cap: '-1' })).toEqual(['pitr-wal-cap']);
+    expect(kinds({ hba: ['host all all all scram-sha-256'] })).toEqual(['pitr-hba']);
+    // No slot yet: the control host's receiver makes it; not a finding.
+    expect(kinds({ slot: null })).toEqual([]);
+    expect(kinds({ slot: { active: false, walStatus: 'reserved', retained: 5 } })).toEqual([
+      'wal-stream-stopped',
+    ]);
+    expect(kinds({ slot: { active: false, walStatus: 'lost', retained: 0 } })).toEqual([
+      'wal-stream-stopped',
+      'wal-slot-over-cap',
+    ]);
+    expect(kinds({ slot: { active: true, walStatus: 'extended', retained: 2 * 1024 ** 3 } })).toEqual([
+      'wal-slot-over-cap',
+    ]);
+    expect(kinds({ lagSec: 61 })).toEqual(['wal-stream-lag']);
+    expect(kinds({ lagSec: 60 })).toEqual([]);
+    expect(kinds({ up: false, verifier: null })).toEqual([]);
+  });
+
+  it('replication from the control host only, and the role refused anywhere else', () => {
+    expect(hbaLines('100.64.0.1')).toEqual([
+      'host replication infra_wal 100.64.0.1/32 scram-sha-256 # infra-pitr',
+      'host all,replication infra_wal all reject # infra-pitr',
+    ]);
+  });
+});
+
+describe('the control host side', () => {
+  it('the verifier script makes what PostgreSQL would (SCRAM-SHA-256, RFC 7677) and never prints the password', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pitr-'));
+    const script = secretScript('beanstock').replaceAll('/etc/infra/pitr', dir);
+    execFileSync('sh', ['-c', script]);
+    const pw = execFileSync('cat', [path.join(dir, 'beanstock.password')])
+      .toString()
+      .trim();
+    const v = execFileSync('cat', [path.join(dir, 'beanstock.verifier')])
+      .toString()
+      .trim();
+    expect(pw).toMatch(/^[A-Za-z0-9]{40}$/);
+    expect(v).not.toContain(pw);
+    const m = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(v)!;
+    const salted = pbkdf2Sync(pw, Buffer.from(m[2]!, 'base64'), Number(m[1]), 32, 'sha256');
+    const stored = createHash('sha256')
+      .update(createHmac('sha256', salted).update('Client Key').digest())
+      .digest();
+    expect(stored.toString('base64')).toBe(m[3]);
+    expect(createHmac('sha256', salted).update('Server Key').digest('base64')).toBe(m[4]);
+    expect(parseVerifiers(`beanstock ${v}\nxhosa missing\n`)).toEqual({ beanstock: v, xhosa: null });
+    expect(execFileSync('cat', [path.join(dir, 'beanstock.pgpass')]).toString()).toBe(
+      `*:*:*:infra_wal:${pw}\n`,
+    );
+    // Once: a second run keeps password and verifier.
+    execFileSync('sh', ['-c', script]);
+    expect(
+      execFileSync('cat', [path.join(dir, 'beanstock.verifier')])
+        .toString()
+        .trim(),
+    ).toBe(v);
+    writeFileSync(path.join(dir, 'x'), '');
+  });
+
+  it('base backups: none while no WAL came is not a finding; stale after 26 h', () => {
+    expect(parseBase('newest none\nwal 0\n')).toEqual({ newest: null, walFiles: 0 });
+    expect(diffBase('b', { newest: null, walFiles: 0 })).toEqual([]);
+    expect(diffBase('b', { newest: null, walFiles: 2 }).map((c) => c.kind)).toEqual(['pitr-base-missing']);
+    expect(diffBase('b', parseBase('newest 93600 20261201T033000Z\nwal 3')).map((c) => c.kind)).toEqual([]);
+    expect(diffBase('b', parseBase('newest 93601 20261201T033000Z\nwal 3')).map((c) => c.kind)).toEqual([
+      'pitr-base-stale',
+    ]);
+  });
+
+  it('per major: the receiver and base backup run in the app major image', () => {
+    for (const major of [16, 17, 18]) {
+      expect(envFile({ app: 'a', address: '100.64.0.2', port: 15401, major, keepDays: 14 })).toContain(
+        `PG_MAJOR=${major}\n`,
+      );
+    }
+    // systemd expands ${PG_MAJOR} from the env file (a literal in the unit, not a JS template).
+    expect(walServiceUnit).toContain(['postgres:$', '{PG_MAJOR} pg_receivewal'].join(''));
+    expect(walServiceUnit).toContain('--slot infra_pitr --create-slot --if-not-exists');
+    expect(walServiceUnit).not.toContain('--synchronous');
+  });
+});
+
+describe('restore --at', () => {
+  it('parses a moment only with its zone', () => {
+    expect(parseAt('latest')).toBe('latest');
+    expect((parseAt('2026-12-01T17:00:00Z') as Date).toISOString()).toBe('2026-12-01T17:00:00.000Z');
+    expect((parseAt('2026-12-01 18:00:00+01:00') as Date).toISOString()).toBe('2026-12-01T17:00:00.000Z');
+    expect((parseAt('2026-12-01T18:00:00.250+0100') as Date).toISOString()).toBe('2026-12-01T17:00:00.250Z');
+    for (const bad of ['yesterday', '2026-12-01T17:00:00', '2026-13-01T17:00:00Z', ''])
+      expect(() => parseAt(bad)).toThrow(/expected latest or a time with its zone/);
+  });
+
+  const bases = parseBases(
+    [
+      '. 20261202T033000Z 2026-12-02T03:30:20Z',
+      '. 20261203T010000Z 2026-12-03T01:00:10Z',
+      'before-restore-20261203T005900Z 20261201T033000Z 2026-12-01T03:30:15Z',
+      'before-restore-20261203T005900Z 20261202T033000Z 2026-12-02T03:31:00Z',
+      'junk line',
+    ].join('\n'),
+  );
+  it('chooses the newest base backup finished before the moment, older archives after the current', () => {
+    expect(bases).toHaveLength(4);
+    expect(chooseBase(bases, 'latest')).toMatchObject({ set: '', stamp: '20261203T010000Z' });
+    expect(chooseBase(bases, new Date('2026-12-02T12:00:00Z'))).toMatchObject({
+      set: '',
+      stamp: '20261202T033000Z',
+    });
+    expect(chooseBase(bases, new Date('2026-12-01T12:00:00Z'))).toMatchObject({
+      set: 'before-restore-20261203T005900Z',
+      stamp: '20261201T033000Z',
+    });
+    expect(chooseBase(bases, new Date('2026-11-30T00:00:00Z'))).toBeUndefined();
+    expect(chooseBase([], 'latest')).toBeUndefined();
+  });
+
+  it('recovery settings: promote at the target; none for latest; each major its image and PGDATA', () => {
+    expect(recoveryArgs('latest')).not.toContain('recovery_target_time');
+    expect(recoveryArgs(new Date('2026-12-01T17:00:00Z'))).toContain(
+      'recovery_target_time=2026-12-01 17:00:00.000+00',
+    );
+    expect(recoveryArgs('latest')).toContain('recovery_target_action=promote');
+    for (const [major, mount] of [
+      [16, '/var/lib/postgresql/data'],
+      [17, '/var/lib/postgresql/data'],
+      [18, '/var/lib/postgresql'],
+    ] as const) {
+      const p = prepareScript('a', major, '20261201T033000Z', `a-pg${major}-before-pitr-x`);
+      expect(p).toContain(`a-pg${major}:${mount} `);
+      expect(p).toContain(`postgres:${major} `);
+      expect(recoverScript('a', major, 'latest')).toContain(`a-pg${major}:${mount} `);
+    }
+  });
+});
