@@ -77,7 +77,7 @@ async function copyNow(s: AppSession, name: string): Promise<string> {
     return `${control.name}: not copied: ${(e as Error).message}`;
   }
   const t0 = Date.now();
-  // With backups.offsite, the fresh copy goes off-site at once too (docs/backups.md "Off-site").
+  // With backups.offsite, the fresh copy goes off-site at once too (docs/apps.md "Off-site").
   const line = await withControl(s.inv, async (t, c) => {
     const pulled = await pullNow(t, c, target);
     return s.inv.offsite && !pulled.startsWith('not copied')

@@ -39,7 +39,7 @@ export async function verifyBackup(g: GlobalOptions, appName: string, o: VerifyO
   if (from !== 'control' && from !== 'apps' && from !== 'offsite')
     throw new InfraError(`--from ${JSON.stringify(from)}: expected apps, control or offsite`);
   if (from === 'offsite' && !inv.offsite)
-    throw new InfraError(`--from offsite: ${inv.file} has no backups.offsite (docs/backups.md "Off-site")`);
+    throw new InfraError(`--from offsite: ${inv.file} has no backups.offsite (docs/apps.md "Off-site")`);
   let name: string | undefined;
   if (o.name !== undefined) {
     name = checkBackupName(app.name, o.name);

@@ -3,7 +3,7 @@ import type { Secret } from '../secrets.js';
 
 /**
  * `backups.offsite`: the control host's copies, encrypted, in a restic repository elsewhere
- * (docs/backups.md). Repository URL forms are restic's own (restic 0.18, Debian trixie,
+ * (docs/apps.md "Off-site"). Repository URL forms are restic's own (restic 0.18, Debian trixie,
  * doc/030_preparing_a_new_repo.rst): `rest:http(s)://host:port/path/`, `sftp:user@host:/path`,
  * `s3:https://host/bucket/path`. Credentials never sit in the URL (the inventory holds no
  * secret): the REST server's user and password go through restic's RESTIC_REST_USERNAME /

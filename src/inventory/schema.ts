@@ -207,7 +207,7 @@ export const inventorySchema = z
       .default({}),
     /** GlitchTip on the control host (docs/stacks.md): its superuser, registration, outgoing mail. */
     glitchtip: glitchtip.optional(),
-    /** The control host's off-site copy (docs/backups.md). */
+    /** The control host's off-site copy (docs/apps.md "Off-site"). */
     backups: backupsSchema,
     /** Dokploy on the control server (docs/stacks.md): its owner, created by infra before it is published. */
     dokploy: z

@@ -90,7 +90,7 @@ export interface Inventory {
   cloudflare?: CloudflareSettings;
   /** Dokploy's owner, created before Dokploy is published (dokploy.owner_email). */
   dokploy: { ownerEmail?: string; apiKey?: Secret; apiKeyRef?: string };
-  /** The control host's restic copy off-site (`backups.offsite`, docs/backups.md). */
+  /** The control host's restic copy off-site (`backups.offsite`, docs/apps.md "Off-site"). */
   offsite?: OffsiteSettings;
   /** Every secret value in play, for the redactor. */
   secrets: Secret[];

@@ -6,7 +6,7 @@ import { addressHolders } from './networks.js';
 import type { LabProgress } from './types.js';
 
 /**
- * The lab's off-site target for `backups.offsite` (docs/backups.md): Debian's own `rclone`
+ * The lab's off-site target for `backups.offsite` (docs/apps.md "Off-site"): Debian's own `rclone`
  * running `rclone serve restic` — restic's REST backend protocol, real software end to end
  * (rclone 1.60, cmd/serve/restic: "Multiple repositories … must end with /"). One per lab, as
  * a backup provider's account is one per company, on the shared public network; its data in
@@ -70,7 +70,8 @@ export async function ensureOffsite(stateDir: string): Promise<string> {
     ],
     ...['--network', PUBLIC_NET.name, '--ip', address, '-v', `${dir}:/srv/restic`],
     ...['--entrypoint', 'rclone', OFFSITE_IMAGE],
-    ...['serve', 'restic', '--addr', `0.0.0.0:${OFFSITE_PORT}`, '/srv/restic'],
+    // No listing cache: a test removes or breaks the repository's files under the server.
+    ...['serve', 'restic', '--addr', `0.0.0.0:${OFFSITE_PORT}`, '--cache-objects=false', '/srv/restic'],
   ]);
   // Any HTTP answer will do: the root of a REST server without a repository is a 404.
   const probe = `python3 -c "import urllib.request,urllib.error

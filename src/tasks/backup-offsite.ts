@@ -4,7 +4,7 @@ import { shCmd, shq } from '../quote.js';
 import { COPIES_DIR } from './backup-pull.js';
 
 /**
- * The off-site copy (docs/backups.md "Off-site"), on the control host: `restic backup` of the
+ * The off-site copy (docs/apps.md "Off-site"), on the control host: `restic backup` of the
  * paths below into the inventory's repository, nightly after the pull, then `forget --prune`
  * with the inventory's policy. restic 0.18 (Debian trixie): the password only through
  * RESTIC_PASSWORD_FILE (a 0600 file; restic trims it, cmd/restic/global.go loadPasswordFromFile),
@@ -40,7 +40,7 @@ export function offsiteEnv(o: OffsiteSettings): string {
 export const offsitePaths = (paths: readonly string[] = OFFSITE_PATHS) => `${[...paths].sort().join('\n')}\n`;
 
 export const OFFSITE_SCRIPT = `#!/bin/sh
-# infra-backup-offsite [backup | status | restore APP DIR] - installed by infra (docs/backups.md).
+# infra-backup-offsite [backup | status | restore APP DIR] - installed by infra (docs/apps.md "Off-site").
 # backup: restic backup of ${OFFSITE_DIR}/paths, then forget --prune by the inventory's policy;
 # status: the repository's snapshots as JSON (what \`infra check\` reads); restore: the latest
 # snapshot's copies of APP under DIR (what \`infra backup verify --from offsite\` drills).
@@ -68,7 +68,7 @@ case "\${1:-backup}" in
       fail "cannot open the repository at $RESTIC_REPOSITORY (restic exit $rc): $(why)"
     fi
     r unlock >/dev/null 2>&1 || true
-    while read -r p; do [ -e "$p" ] && printf '%s\\n' "$p"; done < "$conf/paths" > "$tmp/paths"
+    while read -r p; do if [ -e "$p" ]; then printf '%s\\n' "$p"; fi; done < "$conf/paths" > "$tmp/paths"
     [ -s "$tmp/paths" ] || { record ok "nothing to copy yet"; echo "nothing to copy yet"; exit 0; }
     r backup --host "$host" --tag infra --files-from "$tmp/paths" --json > "$tmp/out" 2>"$tmp/err" || fail "restic backup to $RESTIC_REPOSITORY failed: $(why)"
     id=$(grep '"message_type":"summary"' "$tmp/out" | sed -n 's/.*"snapshot_id":"\\([0-9a-f]*\\)".*/\\1/p' | cut -c 1-8)
@@ -77,9 +77,10 @@ case "\${1:-backup}" in
     record ok "snapshot $id"
     echo "snapshot $id saved";;
   status)
-    rc=0; INFRA_RESTIC_TIMEOUT=60 r snapshots --host "$host" --tag infra --json > "$tmp/out" 2>"$tmp/err" || rc=$?
+    # restic retries a failing server for up to 15 minutes (internal/backend/retry): check waits 15 s.
+    rc=0; INFRA_RESTIC_TIMEOUT=15 r snapshots --host "$host" --tag infra --json > "$tmp/out" 2>"$tmp/err" || rc=$?
     # 10: reachable, no repository yet (the first copy creates it).
-    if [ "$rc" -eq 0 ]; then echo "snapshots $(tr -d '\\n' < "$tmp/out")"; elif [ "$rc" -eq 10 ]; then echo "snapshots []"; else echo "unreachable $rc $(why)"; fi
+    if [ "$rc" -eq 0 ]; then echo "snapshots $(tr -d '\\n' < "$tmp/out")"; elif [ "$rc" -eq 10 ]; then echo "snapshots []"; elif [ "$rc" -eq 124 ]; then echo "unreachable 124 no answer within 15 s: $(why)"; else echo "unreachable $rc $(why)"; fi
     echo "last $(cat "$state/last" 2>/dev/null || echo none)"
     echo "now $(date +%s) $(find ${COPIES_DIR} -name '*.dump.sha256' 2>/dev/null | wc -l)";;
   restore)
@@ -93,7 +94,7 @@ case "\${1:-backup}" in
 esac
 `;
 
-export const offsiteServiceUnit = `# Installed by infra: the nightly off-site copy (docs/backups.md "Off-site").
+export const offsiteServiceUnit = `# Installed by infra: the nightly off-site copy (docs/apps.md "Off-site").
 [Unit]
 Description=infra: restic copy of the control host's backups, off-site
 Wants=network-online.target

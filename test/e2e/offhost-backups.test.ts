@@ -12,7 +12,7 @@ import { ensureLab, infra, onHost, REPO, resetInventory, WORK } from './harness.
  * the suites that bootstrap toucan (file order), on the same lab: `bootstrap` here is a re-run.
  */
 const BASE = `${['xhosa', 'docflow'].reduce(removeAppText, readFileSync(path.join(REPO, 'inventory.yaml'), 'utf8'))}
-# The off-site copy (docs/backups.md): --lab points it at the lab's rclone serve restic.
+# The off-site copy (docs/apps.md "Off-site"): --lab points it at the lab's rclone serve restic.
 backups:
   offsite:
     repository: rest:https://backup.example.com:8000/infra/
