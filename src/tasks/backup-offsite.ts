@@ -77,8 +77,9 @@ case "\${1:-backup}" in
     record ok "snapshot $id"
     echo "snapshot $id saved";;
   status)
-    # restic retries a failing server for up to 15 minutes (internal/backend/retry): check waits 15 s.
-    rc=0; INFRA_RESTIC_TIMEOUT=15 r snapshots --host "$host" --tag infra --json > "$tmp/out" 2>"$tmp/err" || rc=$?
+    # Read-only (--no-lock: check writes nothing off-site). restic retries a failing server for up
+    # to 15 minutes (internal/backend/retry): check waits 15 s.
+    rc=0; INFRA_RESTIC_TIMEOUT=15 r snapshots --no-lock --host "$host" --tag infra --json > "$tmp/out" 2>"$tmp/err" || rc=$?
     # 10: reachable, no repository yet (the first copy creates it).
     if [ "$rc" -eq 0 ]; then echo "snapshots $(tr -d '\\n' < "$tmp/out")"; elif [ "$rc" -eq 10 ]; then echo "snapshots []"; elif [ "$rc" -eq 124 ]; then echo "unreachable 124 no answer within 15 s: $(why)"; else echo "unreachable $rc $(why)"; fi
     echo "last $(cat "$state/last" 2>/dev/null || echo none)"
