@@ -247,6 +247,7 @@ describe('backups that survive the apps host: copies on the control server', () 
     for (let i = 0; i < 300 && packs() < before + 2; i++) await new Promise((r) => setTimeout(r, 50));
     const kill = await onHost(
       'toucan',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
       'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = restic ] && kill -9 ${p#/proc/} && echo killed; done',
     );
     expect(kill.stdout, 'restic was still uploading').toBe('killed');
