@@ -154,10 +154,10 @@ program
     '--name <backup>',
     'with --download or verify: an existing backup instead of a new one / the newest',
   )
-  .option('--from <place>', 'with verify: apps or control (default control)')
+  .option('--from <place>', 'with verify: apps, control or offsite (default control)')
   .addHelpText(
     'after',
-    '\nExamples:\n  infra backup beanstock\n  infra backup beanstock --download ./backups\n  infra backup beanstock --download . --name beanstock-20260101T023000Z.dump\n  infra backup verify beanstock --from control',
+    '\nExamples:\n  infra backup beanstock\n  infra backup beanstock --download ./backups\n  infra backup beanstock --download . --name beanstock-20260101T023000Z.dump\n  infra backup verify beanstock --from control\n  infra backup verify beanstock --from offsite',
   )
   .action((name: string, app: string | undefined, o: { download?: string; name?: string; from?: string }) =>
     run(async () => {
@@ -165,7 +165,7 @@ program
       if (name === 'verify') {
         if (!app)
           throw new (await import('./errors.js')).InfraError(
-            'usage: infra backup verify NAME [--from apps|control]',
+            'usage: infra backup verify NAME [--from apps|control|offsite]',
           );
         return (await import('./commands/verify.js')).verifyBackup(globals(), app, o);
       }

@@ -19,6 +19,7 @@ import { type AppSession, withApp } from './app-host.js';
 import {
   controlHost,
   listCopiesScript,
+  offsiteNow,
   parseCopyList,
   pullNow,
   pullTarget,
@@ -76,7 +77,13 @@ async function copyNow(s: AppSession, name: string): Promise<string> {
     return `${control.name}: not copied: ${(e as Error).message}`;
   }
   const t0 = Date.now();
-  const line = await withControl(s.inv, (t, c) => pullNow(t, c, target)).catch((e) => {
+  // With backups.offsite, the fresh copy goes off-site at once too (docs/apps.md "Off-site").
+  const line = await withControl(s.inv, async (t, c) => {
+    const pulled = await pullNow(t, c, target);
+    return s.inv.offsite && !pulled.startsWith('not copied')
+      ? `${pulled}; ${await offsiteNow(t, c)}`
+      : pulled;
+  }).catch((e) => {
     throw new InfraError(
       `the dump ${name} is on ${s.host.name}, but ${(e as Error).message}`,
       (e as InfraError).hint,

@@ -1,7 +1,8 @@
 import { connectHost, readLearned } from '../engine/connect.js';
 import { InfraError } from '../errors.js';
 import type { App, Host, Inventory } from '../inventory/types.js';
-import { shq } from '../quote.js';
+import { shCmd, shq } from '../quote.js';
+import { OFFSITE_SCRIPT_PATH } from '../tasks/backup-offsite.js';
 import {
   COPIES_DIR,
   copiesDir,
@@ -90,3 +91,19 @@ export function parseCopyList(app: string, stdout: string): CopyEntry[] {
 }
 
 export { COPIES_DIR };
+
+/**
+ * Runs the control host's off-site copy now (`backups.offsite`), after a fresh pull; returns its
+ * summary. Not set up yet (the control host not applied since) is a note, as for the pull.
+ */
+export async function offsiteNow(t: Transport, control: Host): Promise<string> {
+  const has = await t.exec(`[ -x ${shq(OFFSITE_SCRIPT_PATH)} ]`);
+  if (has.code !== 0)
+    return `off-site: not copied: ${control.name} is not set up for it yet (run: infra apply ${control.name})`;
+  const r = await t.exec(shCmd([OFFSITE_SCRIPT_PATH, 'backup']), { timeoutMs: 3 * 3_600_000 });
+  if (r.code !== 0)
+    throw new InfraError(
+      `the off-site copy from ${control.name} failed: ${lastLines(r.stderr).replace(/^infra-backup-offsite: /, '')}`,
+    );
+  return `off-site: ${r.stdout.trim().split('\n').at(-1) ?? ''}`;
+}

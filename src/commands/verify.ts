@@ -29,17 +29,17 @@ export function parseDrillRows(stdout: string): DrillRow[] {
 }
 
 /**
- * `infra backup verify NAME [--from apps|control] [--name BACKUP]`: the restore drill, run on the
+ * `infra backup verify NAME [--from apps|control|offsite] [--name BACKUP]`: the restore drill, run on the
  * control host (its throwaway PostgreSQL; the drill script is the one the weekly timer runs).
  */
 export async function verifyBackup(g: GlobalOptions, appName: string, o: VerifyOptions): Promise<number> {
   const inv = loadApps(g);
   const app = findApp(inv, appName);
   const from = o.from ?? 'control';
-  if (from === 'offsite')
-    throw new InfraError('--from offsite: off-site copies are not built yet (docs/apps.md "Backups")');
-  if (from !== 'control' && from !== 'apps')
-    throw new InfraError(`--from ${JSON.stringify(from)}: expected apps or control`);
+  if (from !== 'control' && from !== 'apps' && from !== 'offsite')
+    throw new InfraError(`--from ${JSON.stringify(from)}: expected apps, control or offsite`);
+  if (from === 'offsite' && !inv.offsite)
+    throw new InfraError(`--from offsite: ${inv.file} has no backups.offsite (docs/apps.md "Off-site")`);
   let name: string | undefined;
   if (o.name !== undefined) {
     name = checkBackupName(app.name, o.name);
@@ -54,7 +54,7 @@ export async function verifyBackup(g: GlobalOptions, appName: string, o: VerifyO
           const t = pullTarget(inv, app);
           return `apps:${t.address}:${t.port}`;
         })()
-      : 'control';
+      : from;
   const out = new Output(redactorFor(inv));
   return withControl(inv, async (t, control) => {
     if ((await t.exec(`[ -x ${shq(DRILL_SCRIPT_PATH)} ]`)).code !== 0)
@@ -66,7 +66,13 @@ export async function verifyBackup(g: GlobalOptions, appName: string, o: VerifyO
     const r = await t.exec(runDrillScript(app.name, app.postgres, source, name), { timeoutMs: 3_600_000 });
     const rows = parseDrillRows(r.stdout);
     const drilled = /^drill (\S+) ok$/m.exec(r.stdout)?.[1];
-    const where = from === 'apps' ? app.host : control.name;
+    const snapshot = /^snapshot (\S+) (\S+)$/m.exec(r.stdout);
+    const where =
+      from === 'apps'
+        ? app.host
+        : from === 'offsite'
+          ? `off-site repository${snapshot ? ` (snapshot ${snapshot[1]} of ${snapshot[2]})` : ''}`
+          : control.name;
     if (rows.length)
       out.line(
         `${app.name}: restore drill on ${control.name} of the copy on ${where}${drilled ? ` (${drilled})` : ''}:`,

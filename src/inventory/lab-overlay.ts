@@ -10,7 +10,13 @@ interface LabFile {
   keyFile: string;
   knownHostsFile: string;
   hosts: { name: string; publicAddress: string }[];
-  upstream: { tailscaleApt: string; cloudflaredApt: string; registryMirror: string; cloudflareApi?: string };
+  upstream: {
+    tailscaleApt: string;
+    cloudflaredApt: string;
+    registryMirror: string;
+    cloudflareApi?: string;
+    offsiteRestic?: string;
+  };
 }
 
 export function labStateDir(inventoryDir: string): string {
@@ -40,6 +46,12 @@ export function overlayLab(inv: Inventory, env: Record<string, string | undefine
     ...(lab.upstream.cloudflareApi ? { cloudflare_api: lab.upstream.cloudflareApi } : {}),
   };
   inv.docker = { ...inv.docker, source: 'distro' };
+  // The off-site repository: this lab's on its `rclone serve restic` (src/lab/offsite.ts).
+  if (inv.offsite) {
+    if (!lab.upstream.offsiteRestic)
+      throw new InfraError('this lab has no off-site restic server yet', 'run: infra lab up');
+    inv.offsite.repository = lab.upstream.offsiteRestic;
+  }
   for (const host of inv.hosts) {
     const labHost = lab.hosts.find((h) => h.name === host.name);
     if (!labHost) throw new InfraError(`the lab has no host ${host.name}`, 'run: infra lab up');
@@ -50,6 +62,8 @@ export function overlayLab(inv: Inventory, env: Record<string, string | undefine
     inv.tailscale.authKeyRef,
     ...inv.hosts.flatMap((h) => [h.tunnel?.tokenRef, h.tunnel?.credentialsRef]),
     inv.cloudflare?.apiTokenRef,
+    inv.offsite?.passwordRef,
+    ...(inv.offsite?.env.map((e) => e.ref) ?? []),
   ].filter((r): r is string => !!r);
   const secrets = labSecrets(dir, refs);
   Object.assign(env, secrets);

@@ -5,6 +5,7 @@ import { InventoryError } from '../errors.js';
 import { Secret } from '../secrets.js';
 import { parseEnvFile } from './env-file.js';
 import { overlayLab } from './lab-overlay.js';
+import { offsiteSettings } from './offsite.js';
 import { formatProblem, type Locate, type Path, type Problem, parseInventoryText } from './parse.js';
 import { SECRET_REF } from './schema.js';
 import type { Inventory } from './types.js';
@@ -78,6 +79,7 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
       zones: doc.cloudflare.zones,
       access: doc.cloudflare.access,
     },
+    offsite: offsiteSettings(doc.backups.offsite),
     secrets: [],
     lab: false,
     apps: Object.entries(doc.apps).map(([name, a]) => ({
@@ -131,6 +133,11 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
     if (bad)
       problems.push({ ...locate(at), path: at.join('.'), message: `${gt.emailUrlRef.slice(4)} ${bad}` });
   }
+  const os = inv.offsite;
+  if (os) {
+    os.password = secret(os.passwordRef, ['backups', 'offsite', 'password']);
+    for (const e of os.env) e.value = secret(e.ref, ['backups', 'offsite', 'env', e.name]);
+  }
   if (problems.length > 0) throw new InventoryError(problems.map((p) => formatProblem(shown, p)));
   inv.secrets = [
     inv.tailscale.authKey,
@@ -138,6 +145,8 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
     cf?.apiToken,
     gt?.emailUrl,
     inv.dokploy.apiKey,
+    os?.password,
+    ...(os?.env.map((e) => e.value) ?? []),
   ].filter((s): s is Secret => !!s);
   return inv;
 }

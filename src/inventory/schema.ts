@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { backupsSchema } from './offsite.js';
 
 /** Names reach shell commands, file paths and compose project names: one strict pattern each. */
 export const HOST_NAME = /^[a-z][a-z0-9-]{0,62}$/;
@@ -208,6 +209,8 @@ export const inventorySchema = z
       .default({}),
     /** GlitchTip on the control host (docs/stacks.md): its superuser, registration, outgoing mail. */
     glitchtip: glitchtip.optional(),
+    /** The control host's off-site copy (docs/apps.md "Off-site"). */
+    backups: backupsSchema,
     /** Dokploy on the control server (docs/stacks.md): its owner, created by infra before it is published. */
     dokploy: z
       .object({

@@ -1,4 +1,5 @@
 import type { Secret } from '../secrets.js';
+import type { OffsiteSettings } from './offsite.js';
 import type { AccessPolicyDoc, FirewallRule, InventoryDoc, TunnelRoute } from './schema.js';
 
 export type Role = 'control' | 'apps';
@@ -91,6 +92,8 @@ export interface Inventory {
   cloudflare?: CloudflareSettings;
   /** Dokploy's owner, created before Dokploy is published (dokploy.owner_email). */
   dokploy: { ownerEmail?: string; apiKey?: Secret; apiKeyRef?: string };
+  /** The control host's restic copy off-site (`backups.offsite`, docs/apps.md "Off-site"). */
+  offsite?: OffsiteSettings;
   /** Every secret value in play, for the redactor. */
   secrets: Secret[];
   /** True when connection details, upstreams and secrets come from the local lab. */

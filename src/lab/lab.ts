@@ -15,6 +15,7 @@ import { ensureHostTools } from './host-tools.js';
 import { createHost, hostState, rebootHost, removeHost, startHost } from './hosts.js';
 import { ensureAptRepo, ensureHostImage, ensureServicesImage, withBuildLock } from './images.js';
 import { addressHolders, ensurePublicNet, ensureTailnet, removeTailnets } from './networks.js';
+import { ensureOffsite, ensureOffsiteImage } from './offsite.js';
 import { LAB_DEFAULT_IMAGES, labEnsureImages } from './registry.js';
 import { ensureServices } from './services.js';
 import { emptyState, ensureLabKey, readLabState, stateFile, writeLabState } from './state.js';
@@ -53,6 +54,7 @@ export async function labUp(
   const www = await withBuildLock(progress, async () => {
     await ensureHostImage(progress);
     await ensureServicesImage(progress);
+    await ensureOffsiteImage(progress);
     return ensureAptRepo(progress);
   });
   return withLock(lockOf(stateDir), 'the lab', progress, async () => {
@@ -122,6 +124,9 @@ export async function labUp(
     pending.push(
       (async () => {
         state.upstream.cloudflareApi = await ensureCloudflareApi(stateDir);
+      })(),
+      (async () => {
+        state.upstream.offsiteRestic = await ensureOffsite(stateDir);
       })(),
     );
     const results = await Promise.allSettled(pending);

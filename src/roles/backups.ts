@@ -12,6 +12,17 @@ import {
   drillTimerUnit,
 } from '../tasks/backup-drill.js';
 import {
+  OFFSITE_DIR,
+  OFFSITE_SCRIPT,
+  OFFSITE_SCRIPT_PATH,
+  OFFSITE_UNIT,
+  offsiteEnv,
+  offsitePaths,
+  offsiteServiceUnit,
+  offsiteTask,
+  offsiteTimerUnit,
+} from '../tasks/backup-offsite.js';
+import {
   PULL_CONF,
   PULL_KNOWN_HOSTS,
   PULL_SCRIPT,
@@ -24,6 +35,7 @@ import {
 } from '../tasks/backup-pull.js';
 import { serveTasks } from '../tasks/backup-serve.js';
 import { fileTask } from '../tasks/file.js';
+import { packagesTask } from '../tasks/packages.js';
 import { serviceTask } from '../tasks/service.js';
 import { hostPattern, readKnownHosts } from '../transport/known-hosts.js';
 
@@ -134,6 +146,31 @@ export function controlBackupTasks(inv: Inventory, host: Host, others: readonly 
     ...unitTasks(DRILL_UNIT, drillServiceUnit, drillTimerUnit, pre),
     ...targets.map((t) => copiesTask(t, host.name, ids)),
     ...targets.map((t) => drillTask(t.app, t.major, [...ids, `backup-copies:${t.app}`])),
+    ...offsiteTasks(
+      inv,
+      pre,
+      targets.map((t) => `backup-copies:${t.app}`),
+    ),
+  ];
+}
+
+/** `backups.offsite`: restic, its config (secrets in 0600 files), the nightly copy, its state. */
+function offsiteTasks(inv: Inventory, pre: string[], copies: string[]): AnyTask[] {
+  const o = inv.offsite;
+  if (!o) return [];
+  const pkg = packagesTask('packages:restic', ['restic'], pre);
+  const secret = { mode: '600', sensitive: true };
+  const files = [
+    fileTask({ path: OFFSITE_SCRIPT_PATH, content: OFFSITE_SCRIPT, mode: '755' }, pre),
+    fileTask({ path: `${OFFSITE_DIR}/paths`, content: offsitePaths(), mode: '644' }, pre),
+    fileTask({ path: `${OFFSITE_DIR}/env`, content: offsiteEnv(o), ...secret }, pre),
+    fileTask({ path: `${OFFSITE_DIR}/password`, content: `${o.password?.reveal() ?? ''}\n`, ...secret }, pre),
+  ];
+  return [
+    pkg,
+    ...files,
+    ...unitTasks(OFFSITE_UNIT, offsiteServiceUnit, offsiteTimerUnit, pre),
+    offsiteTask(o, [pkg.id, ...files.map((f) => f.id), ...copies]),
   ];
 }
 

@@ -1,5 +1,6 @@
 import type { Change, Task } from '../engine/task.js';
 import { shCmd, shq } from '../quote.js';
+import { OFFSITE_SCRIPT_PATH } from './backup-offsite.js';
 import { COPIES_DIR, PULL_CONF, PULL_KEY, PULL_KNOWN_HOSTS } from './backup-pull.js';
 import { PULL_USER } from './backup-serve.js';
 import { MANIFEST_PSQL_FLAGS, MANIFEST_SQL } from './pg-backup.js';
@@ -17,7 +18,7 @@ export const DRILL_UNIT = 'infra-backup-drill';
 export const DRILL_STALE_AFTER_SEC = 8 * 86400;
 
 export const DRILL_SCRIPT = `#!/bin/sh
-# infra-backup-drill APP MAJOR control|apps:ADDR:PORT [NAME] - installed by infra; without
+# infra-backup-drill APP MAJOR control|offsite|apps:ADDR:PORT [NAME] - installed by infra; without
 # arguments, the newest copy of every app of ${PULL_CONF}. Prints "row TABLE FOUND EXPECTED ok|…"
 # per table and records the outcome in ${DRILL_STATE_DIR}/APP.last (what \`infra check\` reads).
 set -eu
@@ -40,14 +41,23 @@ c="infra-drill-$app-$$"
 trap 'docker rm -f "$c" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 record() { printf '%s %s %s %s %s\\n' "$1" "$(date +%s)" "\${name:-none}" "$from" "$2" > ${DRILL_STATE_DIR}/$app.last; }
 fail() { record failed "$*"; echo "infra-backup-drill: $*" >&2; exit 1; }
+# A copy in a directory (the control host's, or the off-site snapshot restored into one): the
+# newest with its .sha256 unless NAME is given, checked against it.
+from_dir() {
+  dir=$1; where=$2
+  [ -n "$name" ] || name=$(ls -1 "$dir" 2>/dev/null | grep -E "^$app-[0-9]{8}T[0-9]{6}Z\\.dump\\.sha256$" | sort | tail -n 1 | sed 's/\\.sha256$//')
+  [ -n "$name" ] || fail "no copy of $app $where"
+  [ -f "$dir/$name" ] && [ -f "$dir/$name.sha256" ] || fail "no copy $name of $app $where"
+  (cd "$dir" && sha256sum --quiet -c "$name.sha256") >"$work/err" 2>&1 || fail "the copy $dir/$name fails its sha256 ($(tr '\\n' ' ' < "$work/err")): it is corrupt, never restore it"
+  cp "$dir/$name" "$work/dump"; cp "$dir/$name.manifest" "$work/manifest" 2>/dev/null || true
+}
 case "$from" in
-  control)
-    dir=${COPIES_DIR}/$app
-    [ -n "$name" ] || name=$(ls -1 "$dir" 2>/dev/null | grep -E "^$app-[0-9]{8}T[0-9]{6}Z\\.dump\\.sha256$" | sort | tail -n 1 | sed 's/\\.sha256$//')
-    [ -n "$name" ] || fail "no copy of $app on this host"
-    [ -f "$dir/$name" ] && [ -f "$dir/$name.sha256" ] || fail "no copy $name of $app on this host"
-    (cd "$dir" && sha256sum --quiet -c "$name.sha256") >"$work/err" 2>&1 || fail "the copy $dir/$name fails its sha256 ($(tr '\\n' ' ' < "$work/err")): it is corrupt, never restore it"
-    cp "$dir/$name" "$work/dump"; cp "$dir/$name.manifest" "$work/manifest" 2>/dev/null || true;;
+  control) from_dir ${COPIES_DIR}/$app "on this host";;
+  offsite)
+    mkdir "$work/r"
+    ${OFFSITE_SCRIPT_PATH} restore "$app" "$work/r" > "$work/snap" 2>"$work/err" || fail "$(tail -n 1 "$work/err" | sed 's/^infra-backup-offsite: //')"
+    cat "$work/snap"
+    from_dir "$work/r${COPIES_DIR}/$app" "in the off-site $(cat "$work/snap")";;
   apps:*)
     hp=\${from#apps:}; addr=\${hp%:*}; port=\${hp##*:}
     r() { ssh -i ${PULL_KEY} -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${PULL_KNOWN_HOSTS} -o ConnectTimeout=15 -p "$port" ${PULL_USER}@"$addr" "$@"; }
@@ -55,7 +65,7 @@ case "$from" in
     [ -n "$name" ] || fail "no backup of $app on $addr"
     r sum "$app" "$name" > "$work/sum" && r manifest "$app" "$name" > "$work/manifest" && r get "$app" "$name" > "$work/dump" || fail "cannot fetch $name from $addr"
     [ "$(awk -v n="$name" '$2 == n {print $1}' "$work/sum")" = "$(sha256sum < "$work/dump" | awk '{print $1}')" ] || fail "$name on $addr fails its sha256: it is corrupt, never restore it";;
-  *) echo "infra-backup-drill: expected control or apps:ADDR:PORT" >&2; exit 2;;
+  *) echo "infra-backup-drill: expected control, offsite or apps:ADDR:PORT" >&2; exit 2;;
 esac
 [ -s "$work/manifest" ] || fail "$name has no manifest (taken before infra wrote manifests): nothing to compare with"
 m=$(awk -F '\\t' '$1 == "major" {print $2}' "$work/manifest"); case "$m" in ''|*[!0-9]*) ;; *) major=$m;; esac

@@ -1,18 +1,36 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeAppText } from '../../src/inventory/edit.js';
-import { ensureLab, infra, onHost, REPO, resetInventory } from './harness.js';
+import { containerName } from '../../src/lab/constants.js';
+import { ensureLab, infra, onHost, REPO, resetInventory, WORK } from './harness.js';
 
 /**
  * Issue 17 on the lab: the control host's copies of every app's dump, pulled over the lab
  * tailnet from the apps host's read-only user, with REAL PostgreSQL 18 on both ends. Runs after
  * the suites that bootstrap toucan (file order), on the same lab: `bootstrap` here is a re-run.
  */
-const BASE = ['xhosa', 'docflow'].reduce(
-  removeAppText,
-  readFileSync(path.join(REPO, 'inventory.yaml'), 'utf8'),
-);
+const BASE = `${['xhosa', 'docflow'].reduce(removeAppText, readFileSync(path.join(REPO, 'inventory.yaml'), 'utf8'))}
+# The off-site copy (docs/apps.md "Off-site"): --lab points it at the lab's rclone serve restic.
+backups:
+  offsite:
+    repository: rest:https://backup.example.com:8000/infra/
+    password: env:RESTIC_PASSWORD
+`;
+/** This lab's restic repository, as the off-site server stores it (src/lab/offsite.ts). */
+const REPO_DIR = path.join(WORK, '.infra', 'lab', 'offsite', 'infra');
+const packs = () => {
+  try {
+    return readdirSync(path.join(REPO_DIR, 'data'), { recursive: true }).filter((f) =>
+      statSync(path.join(REPO_DIR, 'data', String(f))).isFile(),
+    ).length;
+  } catch {
+    return 0;
+  }
+};
+const RESTIC =
+  'set -a; . /etc/infra/offsite/env; set +a; export RESTIC_PASSWORD_FILE=/etc/infra/offsite/password; restic';
 const lab = (...args: string[]) => infra(['--lab', ...args]);
 const sql = async (statement: string) => {
   const r = await lab('db', 'psql', 'beanstock', '-c', statement);
@@ -39,7 +57,11 @@ const clearApps = async () => {
     'hornbill',
     'command -v docker >/dev/null || exit 0; docker ps -aq --filter label=io.infra.app | xargs -r docker rm -f >/dev/null; docker volume ls -q --filter label=io.infra.app | xargs -r docker volume rm >/dev/null; rm -rf /srv/infra/apps /var/backups/infra; true',
   );
-  await onHost('toucan', 'rm -rf /var/backups/infra-copies /run/infra-backup-pull');
+  await onHost(
+    'toucan',
+    'rm -rf /var/backups/infra-copies /run/infra-backup-pull /var/lib/infra-backup-offsite',
+  );
+  rmSync(REPO_DIR, { recursive: true, force: true });
 };
 
 describe('backups that survive the apps host: copies on the control server', () => {
@@ -190,6 +212,82 @@ describe('backups that survive the apps host: copies on the control server', () 
     );
     expect(t.stdout.split('\n')).toEqual(['enabled', 'active']);
     expect(mine((await lab('check', 'toucan', '--json')).stdout, 'findings')).toEqual([]);
+  });
+
+  it('off-site (restic through rclone serve restic): stale and unreachable reported, a killed upload leaves the last snapshot, verify --from offsite 1000/1000', async () => {
+    const t0 = Date.now();
+    const kinds = async () =>
+      mine((await lab('check', 'toucan', '--json')).stdout, 'findings').map((f) => f.kind);
+    // The copy infra backup made went off-site at once; then a repository whose newest snapshot
+    // is 3 days old (made by hand with restic's --time), which check reports and apply replaces.
+    expect(packs()).toBeGreaterThan(0);
+    rmSync(REPO_DIR, { recursive: true, force: true });
+    const old = await onHost(
+      'toucan',
+      `${RESTIC} init -q && ${RESTIC} backup -q --host "$(uname -n)" --tag infra --time "$(date -u -d '-3 days' '+%F %T')" /etc/hostname`,
+    );
+    expect(old.code, old.all).toBe(0);
+    expect(await kinds()).toEqual(['offsite-snapshot-stale']);
+    const fix = await lab('apply', 'toucan', '--json');
+    expect(mine(fix.stdout, 'changes').map((c) => c.kind)).toEqual(['offsite-snapshot-stale']);
+    expect(mine((await lab('apply', 'toucan', '--json')).stdout, 'changes')).toEqual([]);
+    const snaps = async () =>
+      JSON.parse((await onHost('toucan', `${RESTIC} snapshots --json`)).stdout) as { id: string }[];
+    const good = await snaps();
+    // An upload killed midway (200 MB more to send, restic SIGKILLed once packs arrive).
+    await onHost(
+      'toucan',
+      'mkdir -p /var/backups/infra-copies/zz-bulk && head -c 200M /dev/urandom > /var/backups/infra-copies/zz-bulk/blob',
+    );
+    const before = packs();
+    await onHost(
+      'toucan',
+      'setsid sh -c "/usr/local/sbin/infra-backup-offsite backup >/run/offsite-run.log 2>&1" </dev/null >/dev/null 2>&1 &',
+    );
+    for (let i = 0; i < 300 && packs() < before + 2; i++) await new Promise((r) => setTimeout(r, 50));
+    const kill = await onHost(
+      'toucan',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+      'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = restic ] && kill -9 ${p#/proc/} && echo killed; done',
+    );
+    expect(kill.stdout, 'restic was still uploading').toBe('killed');
+    for (let i = 0; i < 50; i++) {
+      if ((await onHost('toucan', 'grep -q ^failed /var/lib/infra-backup-offsite/last')).code === 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(packs()).toBeGreaterThan(before);
+    // No snapshot came of it: the latest is still the good one; check names the failed run.
+    expect((await snaps()).map((x) => x.id)).toEqual(good.map((x) => x.id));
+    expect(await kinds()).toEqual(['offsite-backup-failed']);
+    // The next run completes (the dead run's lock is stale), the repository checks whole.
+    const again = await lab('apply', 'toucan', '--json');
+    expect(mine(again.stdout, 'changes').map((c) => c.kind)).toEqual(['offsite-backup-failed']);
+    // One new snapshot (forget keeps one a day: it may replace today's earlier one).
+    const now = (await snaps()).map((x) => x.id);
+    expect(now.filter((id) => !good.some((g) => g.id === id))).toHaveLength(1);
+    const check = await onHost('toucan', `${RESTIC} check -q`);
+    expect(check.code, check.all).toBe(0);
+    await onHost('toucan', 'rm -rf /var/backups/infra-copies/zz-bulk /run/offsite-run.log');
+    // The newest snapshot restores: 1000/1000 rows from off-site.
+    const v = await lab('backup', 'verify', 'beanstock', '--from', 'offsite');
+    expect(v.code, v.all).toBe(0);
+    expect(v.stdout).toMatch(/copy on off-site repository \(snapshot [0-9a-f]{8} of /);
+    expect(v.stdout).toMatch(/public\.beans\s+1000\/1000 rows {2}ok/);
+    // The off-site server down: check says so, plainly; back up, nothing to report.
+    const c = containerName('offsite', path.join(WORK, '.infra', 'lab'));
+    await execa('docker', ['stop', '-t', '2', c]);
+    try {
+      const down = await lab('check', 'toucan', '--json');
+      expect(down.code).toBe(2);
+      const f = mine(down.stdout, 'findings');
+      expect(f.map((x) => x.kind)).toEqual(['offsite-unreachable']);
+      expect(JSON.stringify(f)).toMatch(/cannot be read/);
+    } finally {
+      await execa('docker', ['start', c]);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await kinds()).toEqual([]);
+    console.log(`off-site: ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   });
 
   it('a copy corrupted on toucan: verify fails naming it, restore --from control refuses it, check reports it', async () => {
