@@ -2,6 +2,7 @@ import type { Change, Task } from '../engine/task.js';
 import type { OffsiteSettings } from '../inventory/offsite.js';
 import { shCmd, shq } from '../quote.js';
 import { COPIES_DIR } from './backup-pull.js';
+import { PITR_DIR } from './pitr.js';
 
 /**
  * The off-site copy (docs/apps.md "Off-site"), on the control host: `restic backup` of the
@@ -19,10 +20,11 @@ export const OFFSITE_STATE_DIR = '/var/lib/infra-backup-offsite';
 export const OFFSITE_UNIT = 'infra-backup-offsite';
 
 /**
- * What goes off-site: one path a line (restic --files-from). Another backup set (PITR's base
- * backups and WAL archive) is one more entry here; a path that does not exist yet is skipped.
+ * What goes off-site: one path a line (restic --files-from): the dumps' copies and PITR's base
+ * backups and WAL archive (issue 18; absent unless an app has `pitr: true`). A path that does not
+ * exist yet is skipped.
  */
-export const OFFSITE_PATHS: readonly string[] = [COPIES_DIR];
+export const OFFSITE_PATHS: readonly string[] = [COPIES_DIR, PITR_DIR];
 
 /** Pure: the sourced env file (0600): where the repository is, its credentials, the policy. */
 export function offsiteEnv(o: OffsiteSettings): string {
