@@ -193,8 +193,14 @@ describe('infra bootstrap', () => {
   it('drill (c): the operator killed right after the firewall change: the host rolls back by itself', async () => {
     await onHost(H, 'ufw --force disable');
     const child = spawnInfra(['bootstrap', H, '--guard-timeout', GUARD]);
-    // The firewall is live once the tailnet rule is loaded; kill before infra can disarm the switch.
-    const live = await waitOnHost(H, 'iptables -S ufw-user-input 2>/dev/null | grep -q tailscale0', 60_000);
+    // The firewall is live once the tailnet rule is loaded and the default policy drops: ufw's
+    // init loads the rule files before it sets the policies (/usr/lib/ufw/ufw-init-functions), and
+    // under load the rule was seen while public SSH still answered. Kill before infra can disarm.
+    const live = await waitOnHost(
+      H,
+      "iptables -S ufw-user-input 2>/dev/null | grep -q tailscale0 && iptables -S INPUT 2>/dev/null | grep -qx -- '-P INPUT DROP'",
+      60_000,
+    );
     child.kill('SIGKILL');
     const killed = await child;
     outputs.push(killed.all ?? '');
