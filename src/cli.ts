@@ -194,7 +194,10 @@ program
   .argument('<name>', 'app name from the inventory')
   .argument('[backup]', 'backup file name, from: infra backups NAME (not with --at)')
   .option('--yes', 'do not ask for confirmation (scripts)')
-  .option('--from <place>', "apps (the app host's dump, default) or control (the control host's copy)")
+  .option(
+    '--from <place>',
+    "apps (the app host's dump, default), control (the control host's copy) or offsite (the newest off-site snapshot's copy, through the control host)",
+  )
   .option('--at <time>', 'replay WAL to this moment (2026-12-01T17:00:00Z, or latest)')
   .option('--to <host>', 'with --at: restore onto this apps host (the inventory then names it)')
   .option('--prune', 'remove the volumes a restore --at (or upgrade-pg) kept, after asking')

@@ -22,16 +22,17 @@ export async function restore(
   o: { yes?: boolean; from?: string },
 ): Promise<number> {
   const from = o.from ?? 'apps';
-  if (from !== 'apps' && from !== 'control')
-    throw new InfraError(`--from ${JSON.stringify(from)}: expected apps or control`);
+  if (from !== 'apps' && from !== 'control' && from !== 'offsite')
+    throw new InfraError(`--from ${JSON.stringify(from)}: expected apps, control or offsite`);
   return withApp(g, app, async (s) => {
     const name = checkBackupName(app, given);
     if (!name)
       throw new InfraError(
         `${JSON.stringify(given)} is not a backup of ${app}: expected a name like ${app}-20260101T023000Z.dump (see: infra backups ${app})`,
       );
-    // From the control host: its verified copy is placed on the app's host first (docs/apps.md "Backups").
-    const fetched = from === 'control' ? await fetchFromControl(s, name) : undefined;
+    // From the control host (or off-site, through it): the verified copy is placed on the app's
+    // host first (docs/apps.md "Backups").
+    const fetched = from === 'apps' ? undefined : await fetchFromControl(s, name, from);
     const file = `${backupDir(app)}/${name}`;
     const check = await s.transport.exec(verifyScript(app, name));
     if (check.code === 4)

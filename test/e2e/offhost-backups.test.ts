@@ -273,6 +273,14 @@ describe('backups that survive the apps host: copies on the control server', () 
     expect(v.code, v.all).toBe(0);
     expect(v.stdout).toMatch(/copy on off-site repository \(snapshot [0-9a-f]{8} of /);
     expect(v.stdout).toMatch(/public\.beans\s+1000\/1000 rows {2}ok/);
+    // A real restore from off-site: rows lost on hornbill come back from the newest snapshot.
+    const newest = (await onHost('toucan', `ls ${COPIES} | grep -E '\\.dump$' | sort | tail -n 1`)).stdout;
+    await sql('DELETE FROM beans WHERE id > 400');
+    const r = await lab('restore', 'beanstock', newest, '--from', 'offsite', '--yes');
+    expect(r.code, r.all).toBe(0);
+    expect(r.stdout).toMatch(/placed \S+ from the off-site repository's copy/);
+    expect(await sql('SELECT count(*) FROM beans')).toBe('1000');
+    expect((await onHost('toucan', 'ls /var/tmp | grep infra-offsite-restore || true')).stdout).toBe('');
     // The off-site server down: check says so, plainly; back up, nothing to report.
     const c = containerName('offsite', path.join(WORK, '.infra', 'lab'));
     await execa('docker', ['stop', '-t', '2', c]);
