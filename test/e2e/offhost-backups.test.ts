@@ -214,7 +214,7 @@ describe('backups that survive the apps host: copies on the control server', () 
     expect(mine((await lab('check', 'toucan', '--json')).stdout, 'findings')).toEqual([]);
   });
 
-  it('off-site (restic through rclone serve restic): stale and unreachable reported, a killed upload leaves the last snapshot, verify --from offsite 1000/1000', async () => {
+  it('off-site (restic through rclone serve restic): stale and unreachable reported, a killed upload leaves the last snapshot, verify --from offsite 1000/1000, restore --from offsite brings deleted rows back', async () => {
     const t0 = Date.now();
     const kinds = async () =>
       mine((await lab('check', 'toucan', '--json')).stdout, 'findings').map((f) => f.kind);
