@@ -15,8 +15,14 @@ const DIR = '/srv/infra/stacks/glitchtip';
 const PUBLIC = 'https://glitchtip.sgl.as';
 const ADMIN = 'admin@sgl.as';
 
-/** One browser-style POST through GlitchTip's CSRF check: `CODE BODY`. */
+/**
+ * One browser-style POST through GlitchTip's CSRF check: `CODE BODY`. It first waits (≤ 60 s) for
+ * the web service to accept connections: `compose up --wait` can return before a restarted web
+ * listens, and a loaded rehearsal got HTTP 000 there, and no CSRF token.
+ */
 const post = (path: string, origin: string, body: Record<string, string>) => `
+rm -f /tmp/gt-out; i=0
+while [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: glitchtip.sgl.as' http://127.0.0.1:8000/_allauth/browser/v1/auth/session)" = 000 ] && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done
 tok=$(curl -s -D - -o /dev/null -H 'Host: glitchtip.sgl.as' http://127.0.0.1:8000/_allauth/browser/v1/auth/session | tr -d '\\r' | sed -n 's/^Set-Cookie: csrftoken=\\([^;]*\\).*/\\1/p')
 curl -s -o /tmp/gt-out -w '%{http_code} ' -H 'Host: glitchtip.sgl.as' -H 'Origin: ${origin}' -H "Cookie: csrftoken=$tok" -H "X-CSRFToken: $tok" -H 'Content-Type: application/json' --data '${JSON.stringify(body)}' http://127.0.0.1:8000${path}
 cat /tmp/gt-out`;
