@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { containerName, HOST_IMAGE, LABEL, PUBLIC_NET, STATE_LABEL_KEY, SUITE } from './constants.js';
-import { dexec, docker, dockerTry, imageExists, sleep } from './exec.js';
-import { addressHolders } from './networks.js';
+import { HOST_IMAGE, LABEL, SUITE } from './constants.js';
+import { docker, dockerTry, imageExists } from './exec.js';
+import { ensureLabService } from './lab-service.js';
 import type { LabProgress } from './types.js';
 
 /**
@@ -35,54 +35,24 @@ export async function ensureOffsiteImage(progress: LabProgress): Promise<void> {
 
 /** Starts (or keeps) this lab's rclone REST server; returns the repository URL for the inventory. */
 export async function ensureOffsite(stateDir: string): Promise<string> {
-  const name = containerName('offsite', stateDir);
-  const ip = async () =>
-    (
-      await dockerTry([
-        'inspect',
-        '-f',
-        `{{(index .NetworkSettings.Networks "${PUBLIC_NET.name}").IPAddress}}`,
-        name,
-      ])
-    ).stdout.trim();
-  const st = await dockerTry(['inspect', '-f', '{{.State.Status}}', name]);
-  if (st.code === 0 && st.stdout.trim() === 'running') return url(await ip());
-  if (st.code === 0) await docker(['rm', '-f', name]);
   const dir = offsiteDir(stateDir);
   mkdirSync(dir, { recursive: true });
-  // High addresses of the shared network, below the Cloudflare stand-ins' (250 downwards).
-  const holders = await addressHolders();
-  let last = 199;
-  while (holders.has(`${PUBLIC_NET.prefix}.${last}`) && last > 150) last--;
-  const address = `${PUBLIC_NET.prefix}.${last}`;
-  await docker([
-    'run',
-    '-d',
-    ...[
-      '--name',
-      name,
-      '--hostname',
-      'lab-offsite',
-      '--label',
-      LABEL,
-      '--label',
-      `${STATE_LABEL_KEY}=${stateDir}`,
+  const address = await ensureLabService(stateDir, {
+    role: 'offsite',
+    // High addresses of the shared network, below the Cloudflare stand-ins' (250 downwards).
+    top: 199,
+    floor: 150,
+    run: [
+      ...['-v', `${dir}:/srv/restic`, '--entrypoint', 'rclone', OFFSITE_IMAGE],
+      // No listing cache: a test removes or breaks the repository's files under the server.
+      ...['serve', 'restic', '--addr', `0.0.0.0:${OFFSITE_PORT}`, '--cache-objects=false', '/srv/restic'],
     ],
-    ...['--network', PUBLIC_NET.name, '--ip', address, '-v', `${dir}:/srv/restic`],
-    ...['--entrypoint', 'rclone', OFFSITE_IMAGE],
-    // No listing cache: a test removes or breaks the repository's files under the server.
-    ...['serve', 'restic', '--addr', `0.0.0.0:${OFFSITE_PORT}`, '--cache-objects=false', '/srv/restic'],
-  ]);
-  // Any HTTP answer will do: the root of a REST server without a repository is a 404.
-  const probe = `python3 -c "import urllib.request,urllib.error
+    // Any HTTP answer will do: the root of a REST server without a repository is a 404.
+    ready: `python3 -c "import urllib.request,urllib.error
 try: urllib.request.urlopen('http://127.0.0.1:${OFFSITE_PORT}/', timeout=2)
-except urllib.error.HTTPError: pass"`;
-  for (let i = 0; i < 50; i++) {
-    if ((await dexec(name, probe)).code === 0) return url(address);
-    await sleep(200);
-  }
-  const logs = await dockerTry(['logs', '--tail', '20', name]);
-  throw new Error(`${name} did not come up: ${logs.stderr || logs.stdout}`);
+except urllib.error.HTTPError: pass"`,
+  });
+  return url(address);
 }
 
 /** The lab's one repository on it (rclone serves each directory as a repository). */
