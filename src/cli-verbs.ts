@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { GlobalOptions } from './commands/converge.js';
+import type { GlobalOptions } from './commands/shared.js';
 
 /**
  * The everyday verbs (docs/verbs.md): status, ssh, run, logs, completion. Registered by cli.ts

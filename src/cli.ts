@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { addEverydayVerbs } from './cli-verbs.js';
-import type { ConvergeOptions, GlobalOptions } from './commands/converge.js';
+import type { ConvergeOptions } from './commands/converge.js';
+import type { GlobalOptions } from './commands/shared.js';
 import { PACKAGE_ROOT } from './paths.js';
 import { trace } from './trace.js';
 

@@ -25,7 +25,7 @@ import {
   pullTarget,
   withControl,
 } from './control-copies.js';
-import type { GlobalOptions } from './converge.js';
+import type { GlobalOptions } from './shared.js';
 
 export interface BackupOptions {
   /** Copy a backup to this local directory: the one just taken, or `--name`'s. */

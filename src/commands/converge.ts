@@ -14,9 +14,6 @@ import { Output } from '../report/output.js';
 import { trace } from '../trace.js';
 import { findHost, type GlobalOptions, inventoryPath, redactorFor, selectHosts } from './shared.js';
 
-// Moved to shared.ts; re-exported so code written against this module (branches in flight) still compiles.
-export { type GlobalOptions, redactorFor, selectHosts } from './shared.js';
-
 export interface ConvergeOptions {
   json?: boolean;
   verbose?: boolean;

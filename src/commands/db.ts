@@ -4,7 +4,7 @@ import { shCmd, shq } from '../quote.js';
 import { passwordFile, pgPort, psqlArgv } from '../tasks/postgres-app.js';
 import { asRoot, opensshFor, runOpenssh } from '../transport/openssh.js';
 import { withApp } from './app-host.js';
-import type { GlobalOptions } from './converge.js';
+import type { GlobalOptions } from './shared.js';
 
 export interface Endpoints {
   /** From a container on the app's docker network (how a Dokploy app connects). */

@@ -23,8 +23,9 @@ import {
 import { passwordFile, psqlArgv, stopStackScript, volumeName } from '../tasks/postgres-app.js';
 import { confirm, findApp, loadApps, withApp } from './app-host.js';
 import { withControl } from './control-copies.js';
-import { converge, type GlobalOptions, redactorFor } from './converge.js';
+import { converge } from './converge.js';
 import { restorePassword } from './restore-copy.js';
+import { type GlobalOptions, redactorFor } from './shared.js';
 
 const stampNow = () =>
   new Date()

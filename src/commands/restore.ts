@@ -7,8 +7,8 @@ import {
   verifyScript,
 } from '../tasks/pg-backup.js';
 import { confirm, withApp } from './app-host.js';
-import type { GlobalOptions } from './converge.js';
 import { fetchFromControl, restorePassword } from './restore-copy.js';
+import type { GlobalOptions } from './shared.js';
 
 /**
  * `infra restore NAME BACKUP`: checks the dump against its checksum on the host (a mismatch or a

@@ -5,7 +5,7 @@ import { DRILL_SCRIPT_PATH, runDrillScript } from '../tasks/backup-drill.js';
 import { checkBackupName } from '../tasks/pg-backup.js';
 import { findApp, lastLines, loadApps } from './app-host.js';
 import { pullTarget, withControl } from './control-copies.js';
-import { type GlobalOptions, redactorFor } from './converge.js';
+import { type GlobalOptions, redactorFor } from './shared.js';
 
 export interface VerifyOptions {
   from?: string;
