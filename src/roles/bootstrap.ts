@@ -13,6 +13,8 @@ import { sshdTask } from '../tasks/sshd.js';
 import { tailscaleSshTask, tailscaleTask } from '../tasks/tailscale.js';
 import { ufwTask } from '../tasks/ufw.js';
 import { ufwDockerTask } from '../tasks/ufw-docker.js';
+import { basePackagesTask } from './base.js';
+import type { Foundation } from './foundation.js';
 
 /**
  * What `infra bootstrap` adds to the base tasks: Tailscale, sshd, UFW, Docker, cloudflared.
@@ -21,13 +23,26 @@ import { ufwDockerTask } from '../tasks/ufw-docker.js';
  * closes; a failed step skips everything after it and leaves public SSH as it was.
  */
 export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
+  return bootstrapRole(inv, hostName).tasks;
+}
+
+/**
+ * The bootstrap tasks, and those of them other roles wait for (Tailscale, the Docker engine)
+ * by value. `basePackages`: the base role's package task in the same plan (the apt sources wait
+ * for it: curl, gnupg, ca-certificates).
+ */
+export function bootstrapRole(
+  inv: Inventory,
+  hostName: string,
+  basePackages?: AnyTask,
+): { tasks: AnyTask[]; foundation: Foundation } {
   const host = inv.hosts.find((h) => h.name === hostName);
   if (!host) throw new InfraError(`no host named ${hostName} in ${inv.file}`);
-  const base = ['packages:base'];
+  const base = [(basePackages ?? basePackagesTask(host)).id];
   const docker = inv.docker.source === 'docker';
   // Each `after` names the task values it waits for (their ids), not literal id strings.
   const tailscaleApt = aptSourceTask(tailscaleSource(inv.upstream.tailscale_apt), base);
-  const tailscalePackages = packagesTask('packages:tailscale', ['tailscale'], [tailscaleApt.id]);
+  const tailscalePackages = packagesTask({ set: 'tailscale', names: ['tailscale'] }, [tailscaleApt.id]);
   const tailscaled = serviceTask('tailscaled.service', [tailscalePackages.id]);
   const tailscale = tailscaleTask(
     { hostname: host.name, ssh: inv.tailscale.ssh, authKey: inv.tailscale.authKey },
@@ -35,7 +50,7 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
   );
   const tailscaleSsh = tailscaleSshTask(inv.tailscale.ssh, [tailscale.id]);
   const sshd = sshdTask([tailscaleSsh.id]);
-  const ufwPackages = packagesTask('packages:ufw', ['ufw'], base);
+  const ufwPackages = packagesTask({ set: 'ufw', names: ['ufw'] }, base);
   const ufw = ufwTask(
     {
       incoming: inv.firewall.incoming as 'deny',
@@ -45,13 +60,15 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
     [sshd.id, ufwPackages.id],
   );
   const ufwDocker = ufwDockerTask(
-    host.publicPorts,
+    {
+      publicPorts: host.publicPorts,
+      privatePorts: host.role === 'control' ? DOKPLOY_PORTS.filter((p) => !host.publicPorts.includes(p)) : [],
+    },
     [ufw.id],
-    host.role === 'control' ? DOKPLOY_PORTS.filter((p) => !host.publicPorts.includes(p)) : [],
   );
   const daemonJson = daemonJsonTask(inv, [ufwDocker.id]);
   const dockerApt = docker ? aptSourceTask(dockerSource(inv.upstream.docker_apt), base) : undefined;
-  const dockerPackages = dockerPackagesTask(inv.docker.source, [
+  const dockerPackages = dockerPackagesTask({ source: inv.docker.source }, [
     daemonJson.id,
     ...(dockerApt ? [dockerApt.id] : []),
   ]);
@@ -85,7 +102,7 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
     const api = host.tunnel.kind === 'api';
     const local = host.tunnel.kind === 'local';
     tasks.push(
-      packagesTask('packages:cloudflared', ['cloudflared'], ['apt-source:cloudflared', ...cf]),
+      packagesTask({ set: 'cloudflared', names: ['cloudflared'] }, ['apt-source:cloudflared', ...cf]),
       // A locally managed tunnel runs from its credentials file; the others from a token.
       local
         ? credentialsTask(host.tunnel.credentials, host.tunnel.id!, ['packages:cloudflared'])
@@ -112,5 +129,5 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
       readyTask(['service:cloudflared.service']),
     );
   }
-  return tasks;
+  return { tasks, foundation: { tailscale, dockerPackages, docker: dockerService } };
 }

@@ -7,18 +7,19 @@ import {
   BASE_SCRIPT_PATH,
   BASE_UNIT,
   baseServiceUnit,
-  baseTask,
   baseTimerUnit,
   envFile,
   PITR_ETC,
   type PitrTarget,
+  pitrBaseBackupTask,
   pitrSecretsTask,
   WAL_UNIT,
   walServiceUnit,
 } from '../tasks/pitr.js';
-import { sourcesTask } from '../tasks/pitr-source.js';
+import { pitrSourcesTask } from '../tasks/pitr-source.js';
 import { pgPort } from '../tasks/postgres-app.js';
 import { serviceTask } from '../tasks/service.js';
+import { type Foundation, idsOf } from './foundation.js';
 
 /**
  * Point-in-time recovery (issue 18, docs/apps.md "Point-in-time recovery"). The control host
@@ -27,7 +28,6 @@ import { serviceTask } from '../tasks/service.js';
  * receiver and takes a base backup for each ready app. Until then neither side waits or fails:
  * an app is simply not streamed yet, as with the off-host copies.
  */
-const PREREQUISITE = /^(tailscale|service:docker\.service)$/;
 
 /** Pure: the apps the control host streams: on the tailnet and ready on their apps host. */
 export function pitrTargets(inv: Inventory): PitrTarget[] {
@@ -51,10 +51,10 @@ export function pitrTargets(inv: Inventory): PitrTarget[] {
   return out.sort((x, y) => x.app.localeCompare(y.app));
 }
 
-function controlTasks(inv: Inventory, others: readonly AnyTask[]): AnyTask[] {
+function controlTasks(inv: Inventory, f: Foundation): AnyTask[] {
   const apps = inv.apps.filter((a) => a.pitr);
   if (apps.length === 0) return [];
-  const pre = others.map((t) => t.id).filter((id) => PREREQUISITE.test(id));
+  const pre = idsOf(f.tailscale, f.docker);
   // The secret and the unit files need nothing else; only the receivers need Docker and the tailnet.
   const secrets = pitrSecretsTask(apps.map((a) => a.name).sort(), []);
   const reload = 'systemctl daemon-reload';
@@ -78,12 +78,12 @@ function controlTasks(inv: Inventory, others: readonly AnyTask[]): AnyTask[] {
     );
     const wal = serviceTask(`${WAL_UNIT}@${t.app}.service`, [...shared, env.id]);
     const timer = serviceTask(`${BASE_UNIT}@${t.app}.timer`, [...shared, env.id]);
-    return [env, wal, timer, baseTask(t.app, [wal.id])];
+    return [env, wal, timer, pitrBaseBackupTask(t.app, [wal.id])];
   });
   return [secrets, script, ...units, ...perApp];
 }
 
-function appsTasks(inv: Inventory, host: Host, others: readonly AnyTask[]): AnyTask[] {
+function appsTasks(inv: Inventory, host: Host, appStacks: readonly AnyTask[]): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
   if (!control) return [];
   const facts = readLearned(inv.stateDir)[control.name];
@@ -93,14 +93,21 @@ function appsTasks(inv: Inventory, host: Host, others: readonly AnyTask[]): AnyT
     .filter((a) => a.pitr && a.host === host.name && verifiers[a.name])
     .map((a) => ({ app: a.name, verifier: verifiers[a.name]! }));
   if (!address || apps.length === 0) return [];
-  const stacks = others.map((t) => t.id).filter((id) => /^app:[^:]+:postgres$/.test(id));
-  return [sourcesTask(apps, control.name, address, stacks)];
+  return [pitrSourcesTask({ apps, controlHost: control.name, control: address }, idsOf(...appStacks))];
 }
 
-/** Both roles' part in point-in-time recovery. */
-export function pitrRoleTasks(inv: Inventory, hostName: string, others: readonly AnyTask[]): AnyTask[] {
+/**
+ * Both roles' part in point-in-time recovery. The control host's receivers wait for Docker and
+ * Tailscale (`f`); an apps host's sources for its apps' PostgreSQL stacks (`appStacks`).
+ */
+export function pitrRoleTasks(
+  inv: Inventory,
+  hostName: string,
+  f: Foundation,
+  appStacks: readonly AnyTask[] = [],
+): AnyTask[] {
   const host = inv.hosts.find((h) => h.name === hostName);
-  if (host?.role === 'control') return controlTasks(inv, others);
-  if (host?.role === 'apps') return appsTasks(inv, host, others);
+  if (host?.role === 'control') return controlTasks(inv, f);
+  if (host?.role === 'apps') return appsTasks(inv, host, appStacks);
   return [];
 }

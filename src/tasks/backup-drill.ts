@@ -169,7 +169,12 @@ export function diffDrill(app: string, s: DrillState): Change[] {
   return [];
 }
 
-export function drillTask(app: string, major: number, after: string[]): Task<DrillState> {
+/** The drill of one app's copies, into a throwaway server of the app's `major`. */
+export function backupDrillTask(
+  want: { app: string; major: number },
+  after: string[] = [],
+): Task<DrillState> {
+  const { app, major } = want;
   const d = shq(`${COPIES_DIR}/${app}`);
   return {
     id: `backup-drill:${app}`,

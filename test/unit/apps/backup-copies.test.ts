@@ -69,11 +69,11 @@ describe('off-host copies: planning', () => {
   });
 
   it('the apps host waits for the control host’s key, then authorizes it for the serve script only', () => {
-    const waiting = appsBackupTasks(inventory({}), inventory({}).hosts[1]!, []);
+    const waiting = appsBackupTasks(inventory({}), inventory({}).hosts[1]!, {});
     expect(waiting.map((t) => t.id)).toEqual(['backup-serve']);
     expect(waiting[0]!.wait?.(null)).toEqual({ on: 'toucan', run: 'infra bootstrap toucan' });
     const inv = inventory({ toucan: { backupPullKey: KEY } });
-    const ids = appsBackupTasks(inv, inv.hosts[1]!, []).map((t) => t.id);
+    const ids = appsBackupTasks(inv, inv.hosts[1]!, {}).map((t) => t.id);
     expect(ids).toEqual([
       'user:infra-pull',
       'file:/usr/local/sbin/infra-backup-serve',
