@@ -5,7 +5,7 @@ import { shq } from '../../quote.js';
  * The file idioms every task needs, as builders that take raw values and quote inside: a file's
  * content read back (base64, so any byte survives the trip), an atomic replace from stdin, and a
  * restore for rollbacks. The scripts are POSIX sh (dash), tested for real in
- * test/unit/tasks/lib/file.test.ts.
+ * test/unit/tasks/lib/file.run.test.ts.
  */
 
 /** Shell expression printing a file's content as one base64 line (no trailing newline). */
