@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
+import type { HostFacts } from '../engine/facts.js';
 import { InfraError } from '../errors.js';
 import { writeFileAtomic } from '../inventory/edit.js';
 import { defaultInventoryPath } from '../inventory/load.js';
@@ -118,9 +119,9 @@ export async function restoreAt(
     writeFileAtomic(file, doc.toString());
   }
   const plan = (h: string) => ({
-    plan: (i: Parameters<typeof singleAppPlan>[0]) => {
+    plan: (i: Parameters<typeof singleAppPlan>[0], _h: string, facts: HostFacts) => {
       const own = h === target ? singleAppPlan(i, name) : undefined;
-      return [...(own?.tasks ?? []), ...pitrRoleTasks(i, h, {}, own ? [own.stack] : [])];
+      return [...(own?.tasks ?? []), ...pitrRoleTasks(i, h, {}, own ? [own.stack] : [], facts)];
     },
     requireSecrets: false,
   });

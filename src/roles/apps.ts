@@ -1,4 +1,4 @@
-import { readLearned } from '../engine/connect.js';
+import { factsOf, type HostFacts } from '../engine/facts.js';
 import type { AnyTask } from '../engine/task.js';
 import type { App, Inventory } from '../inventory/types.js';
 import { backupFailureTask } from '../tasks/backup-failure.js';
@@ -23,6 +23,7 @@ export function appsRole(
   inv: Inventory,
   hostName: string,
   f: Foundation,
+  facts?: HostFacts,
 ): { tasks: AnyTask[]; stacks: AnyTask[] } {
   const host = inv.hosts.find((h) => h.name === hostName);
   if (host?.role !== 'apps') return { tasks: [], stacks: [] };
@@ -32,7 +33,7 @@ export function appsRole(
   const plans = apps.map((a) => appTasks(a, apps, pre, script.id));
   return {
     tasks: [
-      ...deployUserTasks(inv, pre),
+      ...deployUserTasks(inv, pre, facts),
       script,
       appOrphansTask(
         apps.map((a) => a.name),
@@ -48,10 +49,10 @@ export function appsRole(
  * Dokploy's deploy user, authorised with the key the control host's run learned from Dokploy,
  * from the control host's tailnet address only. Needs the docker group: after Docker.
  */
-function deployUserTasks(inv: Inventory, pre: string[]): AnyTask[] {
+function deployUserTasks(inv: Inventory, pre: string[], given?: HostFacts): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
   if (!control) return [];
-  const facts = readLearned(inv.stateDir)[control.name];
+  const facts = factsOf(inv.stateDir, given).of(control.name);
   return [
     deployUserTask(
       { control: control.name, publicKey: facts?.dokployPublicKey, from: facts?.tailnetAddress },
@@ -61,7 +62,8 @@ function deployUserTasks(inv: Inventory, pre: string[]): AnyTask[] {
 }
 
 /** The deploy user alone, for the control host's run when an apps host was set up before it. */
-export const dokployDeployUserTasks = (inv: Inventory): AnyTask[] => deployUserTasks(inv, []);
+export const dokployDeployUserTasks = (inv: Inventory, facts?: HostFacts): AnyTask[] =>
+  deployUserTasks(inv, [], facts);
 
 /**
  * One app's tasks, and its stack among them; single-app plans (add-app, upgrade-pg) use it with

@@ -1,4 +1,4 @@
-import { readLearned } from '../engine/connect.js';
+import { factsOf, type HostFacts } from '../engine/facts.js';
 import type { AnyTask, Task } from '../engine/task.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { shq } from '../quote.js';
@@ -41,13 +41,13 @@ import { hostPattern, readKnownHosts } from '../transport/known-hosts.js';
 import { type Foundation, idsOf } from './foundation.js';
 
 /** Pure: where the control host reaches each app (its host's learned tailnet address). */
-export function pullTargets(inv: Inventory): { targets: PullTarget[]; unknown: string[] } {
-  const learned = readLearned(inv.stateDir);
+export function pullTargets(inv: Inventory, given?: HostFacts): { targets: PullTarget[]; unknown: string[] } {
+  const facts = factsOf(inv.stateDir, given);
   const targets: PullTarget[] = [];
   const unknown = new Set<string>();
   for (const a of inv.apps) {
     const host = inv.hosts.find((h) => h.name === a.host);
-    const address = host && learned[host.name]?.tailnetAddress;
+    const address = host && facts.of(host.name)?.tailnetAddress;
     if (!host || !address) {
       unknown.add(a.host);
       continue;
@@ -124,13 +124,13 @@ function unitTasks(unit: string, service: string, timer: string, pre: string[]):
  * The control host: its key, the apps hosts' pinned keys, the list, the pull and drill scripts
  * with their timers, and per app the state of its copies and of its last drill.
  */
-export function controlBackupTasks(inv: Inventory, host: Host, f: Foundation): AnyTask[] {
+export function controlBackupTasks(inv: Inventory, host: Host, f: Foundation, facts?: HostFacts): AnyTask[] {
   // Tailscale up first, when the plan has it: the pulls go over the tailnet.
   const pre = idsOf(f.tailscale);
   const key = backupPullKeyTask(host.name, pre);
   // An apps host not on the tailnet yet is left out (not a wait: the control host is bootstrapped
   // first); once it is, its own run ends here and adds its apps (roles/control.ts followUpTasks).
-  const { targets } = pullTargets(inv);
+  const { targets } = pullTargets(inv, facts);
   const files = [
     fileTask({ path: PULL_SCRIPT_PATH, content: PULL_SCRIPT, mode: '755' }, pre),
     fileTask({ path: DRILL_SCRIPT_PATH, content: DRILL_SCRIPT, mode: '755' }, pre),
@@ -171,11 +171,11 @@ function offsiteTasks(inv: Inventory, pre: string[], copies: string[]): AnyTask[
 }
 
 /** An apps host: the read-only pull user, once the control host's key is known. */
-export function appsBackupTasks(inv: Inventory, host: Host, f: Foundation): AnyTask[] {
+export function appsBackupTasks(inv: Inventory, host: Host, f: Foundation, facts?: HostFacts): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
   if (!control) return [];
   const pre = idsOf(f.tailscale);
-  const key = readLearned(inv.stateDir)[control.name]?.backupPullKey;
+  const key = factsOf(inv.stateDir, facts).of(control.name)?.backupPullKey;
   if (!key)
     return [
       waitingTask(
@@ -188,9 +188,14 @@ export function appsBackupTasks(inv: Inventory, host: Host, f: Foundation): AnyT
 }
 
 /** Both roles' part in the off-host copies. */
-export function backupRoleTasks(inv: Inventory, hostName: string, f: Foundation): AnyTask[] {
+export function backupRoleTasks(
+  inv: Inventory,
+  hostName: string,
+  f: Foundation,
+  facts?: HostFacts,
+): AnyTask[] {
   const host = inv.hosts.find((h) => h.name === hostName);
-  if (host?.role === 'control') return controlBackupTasks(inv, host, f);
-  if (host?.role === 'apps') return appsBackupTasks(inv, host, f);
+  if (host?.role === 'control') return controlBackupTasks(inv, host, f, facts);
+  if (host?.role === 'apps') return appsBackupTasks(inv, host, f, facts);
   return [];
 }

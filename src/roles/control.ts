@@ -1,4 +1,4 @@
-import { readLearned } from '../engine/connect.js';
+import { factsOf, type HostFacts } from '../engine/facts.js';
 import type { AnyTask } from '../engine/task.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { alloyHealth, alloyStack, type LokiTarget, lokiUnknownTask } from '../tasks/alloy.js';
@@ -109,7 +109,12 @@ export function gateTunnelRoutes(tasks: AnyTask[]): AnyTask[] {
  * The control server's stacks: Loki + Grafana, GlitchTip, Dokploy (docs/stacks.md); and Loki's
  * stack, which the control host's own Alloy ships to.
  */
-function controlTasks(inv: Inventory, host: Host, pre: string[]): { tasks: AnyTask[]; loki: AnyTask } {
+function controlTasks(
+  inv: Inventory,
+  host: Host,
+  pre: string[],
+  facts?: HostFacts,
+): { tasks: AnyTask[]; loki: AnyTask } {
   const observability = stackTasks(
     observabilityStack(inv.observability.retentionDays),
     observabilityHealth,
@@ -117,13 +122,17 @@ function controlTasks(inv: Inventory, host: Host, pre: string[]): { tasks: AnyTa
     pre,
   );
   return {
-    tasks: [...observability.tasks, ...glitchtipTasks(inv, host, pre), ...dokployTasks(inv, host, pre)],
+    tasks: [
+      ...observability.tasks,
+      ...glitchtipTasks(inv, host, pre),
+      ...dokployTasks(inv, host, pre, facts),
+    ],
     loki: observability.compose,
   };
 }
 
 /** Dokploy as its installer makes it: host secret files, the swarm, then services, owner, Traefik. */
-function dokployTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
+function dokployTasks(inv: Inventory, host: Host, pre: string[], facts?: HostFacts): AnyTask[] {
   const dir = stackDir(DOKPLOY);
   const secrets = hostSecretsTask({ stack: DOKPLOY, dir, files: dokploySecrets }, pre);
   const swarm = dokploySwarmTask(pre);
@@ -132,7 +141,7 @@ function dokployTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
     secrets.id,
     swarm.id,
   ]);
-  return [secrets, swarm, dokploy, ...dokployRemoteTasks(inv, [dokploy.id])];
+  return [secrets, swarm, dokploy, ...dokployRemoteTasks(inv, [dokploy.id], facts)];
 }
 
 /**
@@ -140,12 +149,12 @@ function dokployTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
  * has joined the tailnet (its address learned when it was bootstrapped), the orphans, the login
  * check. Also what an apps host's run converges on the control host (followUpPlan).
  */
-export function dokployRemoteTasks(inv: Inventory, after: string[]): AnyTask[] {
+export function dokployRemoteTasks(inv: Inventory, after: string[], known?: HostFacts): AnyTask[] {
   const dir = stackDir(DOKPLOY);
-  const learned = readLearned(inv.stateDir);
+  const facts = factsOf(inv.stateDir, known);
   const apps = inv.hosts.filter((h) => h.role === 'apps');
   const want: DesiredServer[] = apps.flatMap((h) => {
-    const ip = learned[h.name]?.tailnetAddress;
+    const ip = facts.of(h.name)?.tailnetAddress;
     return ip ? [{ name: h.name, ipAddress: ip, port: h.ssh.port, username: DEPLOY_USER }] : [];
   });
   // jq reads Dokploy's answers for the API tasks: it belongs to Dokploy's stack, and is named so.
@@ -168,13 +177,14 @@ export function dokployRemoteTasks(inv: Inventory, after: string[]): AnyTask[] {
  * registrations once Dokploy has run, the backup pull's host keys, list and copies once the pull
  * key exists. Nothing else of the control host's plan depends on an apps host.
  */
-export function followUpTasks(inv: Inventory): AnyTask[] {
+export function followUpTasks(inv: Inventory, given?: HostFacts): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
-  const learned = control ? readLearned(inv.stateDir)[control.name] : undefined;
+  const facts = factsOf(inv.stateDir, given);
+  const learned = control ? facts.of(control.name) : undefined;
   if (!control || !learned) return [];
   return [
-    ...(learned.dokployPublicKey ? dokployRemoteTasks(inv, []) : []),
-    ...(learned.backupPullKey ? controlBackupTasks(inv, control, {}) : []),
+    ...(learned.dokployPublicKey ? dokployRemoteTasks(inv, [], facts) : []),
+    ...(learned.backupPullKey ? controlBackupTasks(inv, control, {}, facts) : []),
   ];
 }
 
@@ -183,13 +193,19 @@ export function followUpTasks(inv: Inventory): AnyTask[] {
  * uses its own tailnet address (probed); the others the one `infra` learned when it bootstrapped
  * the control host (.infra/hosts.json). Before that, the plan says what to run first.
  */
-export function alloyTasks(inv: Inventory, host: Host, pre: string[], loki?: AnyTask): AnyTask[] {
+export function alloyTasks(
+  inv: Inventory,
+  host: Host,
+  pre: string[],
+  loki?: AnyTask,
+  facts?: HostFacts,
+): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
   if (!control) return [];
   const after = [...pre, ...idsOf(loki)];
   let target: LokiTarget = { kind: 'local' };
   if (control.name !== host.name) {
-    const address = readLearned(inv.stateDir)[control.name]?.tailnetAddress;
+    const address = factsOf(inv.stateDir, facts).of(control.name)?.tailnetAddress;
     if (!address) return [lokiUnknownTask({ host: host.name, control: control.name }, after)];
     target = { kind: 'address', address };
   }
@@ -197,12 +213,17 @@ export function alloyTasks(inv: Inventory, host: Host, pre: string[], loki?: Any
 }
 
 /** The role stacks of one host: the control server's, and Alloy everywhere. */
-export function stackRoleTasks(inv: Inventory, hostName: string, f: Foundation): AnyTask[] {
+export function stackRoleTasks(
+  inv: Inventory,
+  hostName: string,
+  f: Foundation,
+  facts?: HostFacts,
+): AnyTask[] {
   const host = inv.hosts.find((h) => h.name === hostName);
   if (!host) return [];
   // Tailscale up, then Docker's packages and engine, when the plan has them.
   const pre = idsOf(f.tailscale, f.dockerPackages, f.docker);
   // On the control host, Alloy waits for Loki's stack beside it.
-  const control = host.role === 'control' ? controlTasks(inv, host, pre) : undefined;
-  return [...(control?.tasks ?? []), ...alloyTasks(inv, host, pre, control?.loki)];
+  const control = host.role === 'control' ? controlTasks(inv, host, pre, facts) : undefined;
+  return [...(control?.tasks ?? []), ...alloyTasks(inv, host, pre, control?.loki, facts)];
 }

@@ -1,4 +1,4 @@
-import { readLearned } from '../engine/connect.js';
+import { factsOf, type HostFacts } from '../engine/facts.js';
 import type { AnyTask } from '../engine/task.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { fileTask } from '../tasks/file.js';
@@ -30,11 +30,11 @@ import { type Foundation, idsOf } from './foundation.js';
  */
 
 /** Pure: the apps the control host streams: on the tailnet and ready on their apps host. */
-export function pitrTargets(inv: Inventory): PitrTarget[] {
-  const learned = readLearned(inv.stateDir);
+export function pitrTargets(inv: Inventory, given?: HostFacts): PitrTarget[] {
+  const facts = factsOf(inv.stateDir, given);
   const out: PitrTarget[] = [];
   for (const a of inv.apps.filter((x) => x.pitr)) {
-    const host = learned[a.host];
+    const host = facts.of(a.host);
     if (!host?.tailnetAddress || !host.pitrSources?.includes(a.name)) continue;
     const port = pgPort(
       a.name,
@@ -51,7 +51,7 @@ export function pitrTargets(inv: Inventory): PitrTarget[] {
   return out.sort((x, y) => x.app.localeCompare(y.app));
 }
 
-function controlTasks(inv: Inventory, f: Foundation): AnyTask[] {
+function controlTasks(inv: Inventory, f: Foundation, facts: HostFacts): AnyTask[] {
   const apps = inv.apps.filter((a) => a.pitr);
   if (apps.length === 0) return [];
   const pre = idsOf(f.tailscale, f.docker);
@@ -65,7 +65,7 @@ function controlTasks(inv: Inventory, f: Foundation): AnyTask[] {
   ].map((u) => fileTask({ ...u, mode: '644', onChange: reload }, []));
   const script = fileTask({ path: BASE_SCRIPT_PATH, content: BASE_SCRIPT, mode: '755' }, []);
   const shared = [...pre, secrets.id, script.id, ...units.map((u) => u.id)];
-  const perApp = pitrTargets(inv).flatMap((t) => {
+  const perApp = pitrTargets(inv, facts).flatMap((t) => {
     // A changed env file restarts the receiver: it reads the address and port at start only.
     const env = fileTask(
       {
@@ -83,12 +83,12 @@ function controlTasks(inv: Inventory, f: Foundation): AnyTask[] {
   return [secrets, script, ...units, ...perApp];
 }
 
-function appsTasks(inv: Inventory, host: Host, appStacks: readonly AnyTask[]): AnyTask[] {
+function appsTasks(inv: Inventory, host: Host, appStacks: readonly AnyTask[], facts: HostFacts): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
   if (!control) return [];
-  const facts = readLearned(inv.stateDir)[control.name];
-  const address = facts?.tailnetAddress;
-  const verifiers = facts?.pitrVerifiers ?? {};
+  const known = facts.of(control.name);
+  const address = known?.tailnetAddress;
+  const verifiers = known?.pitrVerifiers ?? {};
   const apps = inv.apps
     .filter((a) => a.pitr && a.host === host.name && verifiers[a.name])
     .map((a) => ({ app: a.name, verifier: verifiers[a.name]! }));
@@ -105,9 +105,11 @@ export function pitrRoleTasks(
   hostName: string,
   f: Foundation,
   appStacks: readonly AnyTask[] = [],
+  given?: HostFacts,
 ): AnyTask[] {
   const host = inv.hosts.find((h) => h.name === hostName);
-  if (host?.role === 'control') return controlTasks(inv, f);
-  if (host?.role === 'apps') return appsTasks(inv, host, appStacks);
+  const facts = factsOf(inv.stateDir, given);
+  if (host?.role === 'control') return controlTasks(inv, f, facts);
+  if (host?.role === 'apps') return appsTasks(inv, host, appStacks, facts);
   return [];
 }
