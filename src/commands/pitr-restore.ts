@@ -120,7 +120,10 @@ export async function restoreAt(
   const plan = (h: string) => ({
     plan: (i: Parameters<typeof singleAppPlan>[0]) => {
       const own = h === target ? singleAppPlan(i, name) : undefined;
-      return [...(own?.tasks ?? []), ...pitrRoleTasks(i, h, {}, own ? [own.stack] : [])];
+      return [
+        ...(own?.tasks ?? []),
+        ...pitrRoleTasks(i, h, {}, { appStacks: own ? [own.stack] : [], only: name }),
+      ];
     },
     requireSecrets: false,
   });

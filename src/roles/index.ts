@@ -24,6 +24,6 @@ export function planHost(inv: Inventory, hostName: string): AnyTask[] {
     ...apps.tasks,
     ...stackRoleTasks(inv, hostName, f),
     ...backupRoleTasks(inv, hostName, f),
-    ...pitrRoleTasks(inv, hostName, f, apps.stacks),
+    ...pitrRoleTasks(inv, hostName, f, { appStacks: apps.stacks }),
   ]);
 }
