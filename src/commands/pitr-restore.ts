@@ -121,7 +121,10 @@ export async function restoreAt(
   const plan = (h: string) => ({
     plan: (i: Parameters<typeof singleAppPlan>[0], _h: string, facts: HostFacts) => {
       const own = h === target ? singleAppPlan(i, name) : undefined;
-      return [...(own?.tasks ?? []), ...pitrRoleTasks(i, h, {}, own ? [own.stack] : [], facts)];
+      return [
+        ...(own?.tasks ?? []),
+        ...pitrRoleTasks(i, h, {}, { appStacks: own ? [own.stack] : [], only: name, facts }),
+      ];
     },
     requireSecrets: false,
   });

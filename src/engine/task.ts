@@ -144,8 +144,11 @@ export interface Facts {
   dokployPublicKey?: string;
   /** The control host's SCRAM verifier of each app's WAL streaming password (tasks/pitr.ts). */
   pitrVerifiers?: Record<string, string>;
-  /** An apps host's apps ready to stream WAL to the control host (tasks/pitr-source.ts). */
-  pitrSources?: string[];
+  /**
+   * An apps host's apps ready to stream WAL to the control host, each with the verifier its role
+   * has (tasks/pitr-source.ts); a list in state written before verifiers were learned.
+   */
+  pitrSources?: Record<string, string> | string[];
 }
 
 /** Erases the state type so tasks of different resources fit in one list. */

@@ -22,6 +22,7 @@ import { type HealthCheck, stackHealthTask } from '../tasks/stack-health.js';
 import { stackDir } from '../tasks/stacks.js';
 import { controlBackupTasks } from './backups.js';
 import { type Foundation, idsOf } from './foundation.js';
+import { pitrRoleTasks } from './pitr.js';
 
 /** The stacks that keep generated secrets on a host, for `infra secrets show HOST STACK`. */
 export function stackSecrets(
@@ -175,7 +176,8 @@ export function dokployRemoteTasks(inv: Inventory, after: string[], known?: Host
 /**
  * What an apps host's run converges on the control host (commands/converge.ts): the Dokploy
  * registrations once Dokploy has run, the backup pull's host keys, list and copies once the pull
- * key exists. Nothing else of the control host's plan depends on an apps host.
+ * key exists, and the WAL receivers of the apps that host just made ready (roles/pitr.ts).
+ * Nothing else of the control host's plan depends on an apps host.
  */
 export function followUpTasks(inv: Inventory, given?: HostFacts): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
@@ -185,6 +187,7 @@ export function followUpTasks(inv: Inventory, given?: HostFacts): AnyTask[] {
   return [
     ...(learned.dokployPublicKey ? dokployRemoteTasks(inv, [], facts) : []),
     ...(learned.backupPullKey ? controlBackupTasks(inv, control, {}, facts) : []),
+    ...pitrRoleTasks(inv, control.name, {}, { facts }),
   ];
 }
 

@@ -30,6 +30,6 @@ export function planHost(inv: Inventory, hostName: string, given?: HostFacts): A
     ...apps.tasks,
     ...stackRoleTasks(inv, hostName, f, facts),
     ...backupRoleTasks(inv, hostName, f, facts),
-    ...pitrRoleTasks(inv, hostName, f, apps.stacks, facts),
+    ...pitrRoleTasks(inv, hostName, f, { appStacks: apps.stacks, facts }),
   ]);
 }

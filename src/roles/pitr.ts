@@ -13,6 +13,8 @@ import {
   type PitrTarget,
   pitrBaseBackupTask,
   pitrSecretsTask,
+  readyTask,
+  receiverTask,
   WAL_UNIT,
   walServiceUnit,
 } from '../tasks/pitr.js';
@@ -29,19 +31,27 @@ import { type Foundation, idsOf } from './foundation.js';
  * an app is simply not streamed yet, as with the off-host copies.
  */
 
-/** Pure: the apps the control host streams: on the tailnet and ready on their apps host. */
+/**
+ * Pure: the apps the control host streams: on the tailnet and ready on their apps host, which
+ * learned the verifier its role has (`pitrSources`; a list, as infra wrote it before, knows no
+ * verifier: that host's next run learns it).
+ */
 export function pitrTargets(inv: Inventory, given?: HostFacts): PitrTarget[] {
   const facts = factsOf(inv.stateDir, given);
   const out: PitrTarget[] = [];
   for (const a of inv.apps.filter((x) => x.pitr)) {
     const host = facts.of(a.host);
-    if (!host?.tailnetAddress || !host.pitrSources?.includes(a.name)) continue;
+    const sources = Array.isArray(host?.pitrSources) ? {} : (host?.pitrSources ?? {});
+    const sourceVerifier = sources[a.name];
+    if (!host?.tailnetAddress || !sourceVerifier) continue;
     const port = pgPort(
       a.name,
       inv.apps.filter((x) => x.host === a.host).map((x) => x.name),
     );
     out.push({
       app: a.name,
+      host: a.host,
+      sourceVerifier,
       address: host.tailnetAddress,
       port,
       major: a.postgres,
@@ -51,7 +61,7 @@ export function pitrTargets(inv: Inventory, given?: HostFacts): PitrTarget[] {
   return out.sort((x, y) => x.app.localeCompare(y.app));
 }
 
-function controlTasks(inv: Inventory, f: Foundation, facts: HostFacts): AnyTask[] {
+function controlTasks(inv: Inventory, f: Foundation, facts: HostFacts, only?: string): AnyTask[] {
   const apps = inv.apps.filter((a) => a.pitr);
   if (apps.length === 0) return [];
   const pre = idsOf(f.tailscale, f.docker);
@@ -65,7 +75,9 @@ function controlTasks(inv: Inventory, f: Foundation, facts: HostFacts): AnyTask[
   ].map((u) => fileTask({ ...u, mode: '644', onChange: reload }, []));
   const script = fileTask({ path: BASE_SCRIPT_PATH, content: BASE_SCRIPT, mode: '755' }, []);
   const shared = [...pre, secrets.id, script.id, ...units.map((u) => u.id)];
-  const perApp = pitrTargets(inv, facts).flatMap((t) => {
+  const targets = pitrTargets(inv, facts).filter((t) => !only || t.app === only);
+  const perApp = targets.flatMap((t) => {
+    const ready = readyTask(t, [secrets.id]);
     // A changed env file restarts the receiver: it reads the address and port at start only.
     const env = fileTask(
       {
@@ -74,11 +86,11 @@ function controlTasks(inv: Inventory, f: Foundation, facts: HostFacts): AnyTask[
         mode: '600',
         onChange: `systemctl try-restart ${WAL_UNIT}@${t.app}.service`,
       },
-      shared,
+      [...shared, ready.id],
     );
-    const wal = serviceTask(`${WAL_UNIT}@${t.app}.service`, [...shared, env.id]);
+    const wal = receiverTask(t.app, [...shared, env.id]);
     const timer = serviceTask(`${BASE_UNIT}@${t.app}.timer`, [...shared, env.id]);
-    return [env, wal, timer, pitrBaseBackupTask(t.app, [wal.id])];
+    return [ready, env, wal, timer, pitrBaseBackupTask(t.app, [wal.id])];
   });
   return [secrets, script, ...units, ...perApp];
 }
@@ -99,17 +111,18 @@ function appsTasks(inv: Inventory, host: Host, appStacks: readonly AnyTask[], fa
 /**
  * Both roles' part in point-in-time recovery. The control host's receivers wait for Docker and
  * Tailscale (`f`); an apps host's sources for its apps' PostgreSQL stacks (`appStacks`).
+ * `only`: the control host's receiver of that app alone (a restore must not wait on, or fail
+ * for, other apps of a host that is down).
  */
 export function pitrRoleTasks(
   inv: Inventory,
   hostName: string,
   f: Foundation,
-  appStacks: readonly AnyTask[] = [],
-  given?: HostFacts,
+  o: { appStacks?: readonly AnyTask[]; only?: string; facts?: HostFacts } = {},
 ): AnyTask[] {
   const host = inv.hosts.find((h) => h.name === hostName);
-  const facts = factsOf(inv.stateDir, given);
-  if (host?.role === 'control') return controlTasks(inv, f, facts);
-  if (host?.role === 'apps') return appsTasks(inv, host, appStacks, facts);
+  const facts = factsOf(inv.stateDir, o.facts);
+  if (host?.role === 'control') return controlTasks(inv, f, facts, o.only);
+  if (host?.role === 'apps') return appsTasks(inv, host, o.appStacks ?? [], facts);
   return [];
 }

@@ -4,14 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  diffBase,
-  envFile,
-  parseBase,
-  parseVerifiers,
-  secretScript,
-  walServiceUnit,
-} from '../../../src/tasks/pitr.js';
+import { parseVerifiers, secretScript } from '../../../src/tasks/pitr.js';
 
 describe('the control host side', () => {
   it('the verifier script makes what PostgreSQL would (SCRAM-SHA-256, RFC 7677) and never prints the password', () => {
@@ -45,27 +38,5 @@ describe('the control host side', () => {
         .trim(),
     ).toBe(v);
     writeFileSync(path.join(dir, 'x'), '');
-  });
-
-  it('base backups: none while no WAL came is not a finding; stale after 26 h', () => {
-    expect(parseBase('newest none\nwal 0\n')).toEqual({ newest: null, walFiles: 0 });
-    expect(diffBase('b', { newest: null, walFiles: 0 })).toEqual([]);
-    expect(diffBase('b', { newest: null, walFiles: 2 }).map((c) => c.kind)).toEqual(['pitr-base-missing']);
-    expect(diffBase('b', parseBase('newest 93600 20261201T033000Z\nwal 3')).map((c) => c.kind)).toEqual([]);
-    expect(diffBase('b', parseBase('newest 93601 20261201T033000Z\nwal 3')).map((c) => c.kind)).toEqual([
-      'pitr-base-stale',
-    ]);
-  });
-
-  it('per major: the receiver and base backup run in the app major image', () => {
-    for (const major of [16, 17, 18]) {
-      expect(envFile({ app: 'a', address: '100.64.0.2', port: 15401, major, keepDays: 14 })).toContain(
-        `PG_MAJOR=${major}\n`,
-      );
-    }
-    // systemd expands ${PG_MAJOR} from the env file (a literal in the unit, not a JS template).
-    expect(walServiceUnit).toContain(['postgres:$', '{PG_MAJOR} pg_receivewal'].join(''));
-    expect(walServiceUnit).toContain('--slot infra_pitr --create-slot --if-not-exists');
-    expect(walServiceUnit).not.toContain('--synchronous');
   });
 });
