@@ -14,7 +14,9 @@
 #   (iii) logical replication into a per-app database that keeps the app's `public` schema, a
 #         new table brought in by schema copy + ALTER SUBSCRIPTION … REFRESH PUBLICATION, and why the
 #         publication lists tables (a published table without a replica identity breaks the app's
-#         UPDATEs).
+#         UPDATEs);
+#   (iv)  a stopped subscriber cannot fill the app's disk: past max_slot_wal_keep_size the slot is
+#         invalidated (wal_status lost), the subscription is refused, and a resync restores it.
 # Two containers on a user-defined network this script creates; nothing is published on any host
 # port; everything is removed on exit. Exits 1 at the first claim that does not hold.
 set -eu
@@ -61,13 +63,16 @@ now_ms() { date +%s%3N; }
 
 echo "== analytics proof, $(date -u +%Y-%m-%dT%H:%M:%SZ), app image $IMG, analytics image $IMG_AN"
 docker network create "$NET" >/dev/null
-# wal_level=logical and the PITR cap, as infra would set them on a publishing app (issue 18, 19).
+# wal_level=logical on the command line here; infra sets it with ALTER SYSTEM + restart. The cap is
+# set the way PITR sets it (ALTER SYSTEM + reload): a -c on the command line would override
+# postgresql.auto.conf, and (iv) could not lower it.
 docker run -d --rm --name "$APP" --network "$NET" --cpus 1 --memory 384m \
   -e POSTGRES_USER=xhosa -e POSTGRES_PASSWORD="$SU_PW" "$IMG" \
-  -c wal_level=logical -c max_slot_wal_keep_size=1GB >/dev/null
+  -c wal_level=logical >/dev/null
 docker run -d --rm --name "$AN" --network "$NET" --cpus 1 --memory 384m \
   -e POSTGRES_USER=analytics -e POSTGRES_PASSWORD="$SU_PW" "$IMG_AN" >/dev/null
 ready "$APP"; ready "$AN"
+q "$APP" xhosa -c "alter system set max_slot_wal_keep_size = '1GB'" -c "select pg_reload_conf()" >/dev/null
 echo "   app server $(q "$APP" xhosa -c 'show server_version'), analytics server $(q "$AN" postgres -c 'show server_version')"
 # The image's initdb trusts every local and loopback connection (pg_hba: local/127.0.0.1 trust).
 # postgres_fdw refuses a non-superuser's connection that used no password ("password or GSSAPI
@@ -323,4 +328,35 @@ ok "(iii) unpublished, the app's UPDATE works again: only tables with a replica 
 q "$APP" xhosa -c "select slot_name || ' ' || slot_type || ' ' || coalesce(wal_status, '-') || ' active=' || active from pg_replication_slots order by slot_name" |
   sed 's/^/      slot /'
 ok "(iii) the logical slot and a physical infra_pitr slot coexist under one max_slot_wal_keep_size = $(q "$APP" xhosa -c 'show max_slot_wal_keep_size')"
+
+echo "-- (iv) the slot cap: a stopped subscriber cannot fill the app's disk; the way back is a resync"
+# The cap is 1GB on the real apps (PITR's WAL_CAP); 64MB here so a few seconds of writes pass it.
+q "$AN" xhosa -c "alter subscription analytics_xhosa disable"
+q "$APP" xhosa -c "insert into orders values (6, 'bean-a', 7)" -c "alter system set max_slot_wal_keep_size = '64MB'" \
+  -c "select pg_reload_conf()" >/dev/null
+q "$APP" xhosa -c "create table filler (i int, pad text)" \
+  -c "insert into filler select g, repeat(md5(g::text), 12) from generate_series(1, 250000) g"
+i=0
+until [ "$(q "$APP" xhosa -c "checkpoint" -c "select wal_status from pg_replication_slots where slot_name = 'analytics_xhosa'")" = lost ]; do
+  i=$((i + 1)); [ "$i" -lt 10 ] || fail "the slot was not invalidated: $(q "$APP" xhosa -c 'table pg_replication_slots')"
+  q "$APP" xhosa -c "insert into filler select g, repeat(md5(g::text), 12) from generate_series(1, 100000) g"
+done
+q "$APP" xhosa -c "select slot_name || ' wal_status=' || coalesce(wal_status, '-') || ' safe_wal_size=' || coalesce(safe_wal_size::text, '-') from pg_replication_slots order by 1" |
+  sed 's/^/      slot /'
+echo "      pg_wal holds $(q "$APP" xhosa -c "select pg_size_pretty(sum(size)) from pg_ls_waldir()") after $(q "$APP" xhosa -c "select pg_size_pretty(pg_total_relation_size('filler'))") of writes"
+ok "(iv) past max_slot_wal_keep_size the slots were invalidated (wal_status lost) instead of holding WAL"
+q "$AN" xhosa -c "alter subscription analytics_xhosa enable"
+i=0
+# 16-17 say "can no longer get changes from replication slot", 18 "can no longer access replication slot".
+lost='can no longer (get changes from|access) replication slot "analytics_xhosa"'
+until docker logs "$APP" 2>&1 | grep -qE "$lost"; do
+  i=$((i + 1)); [ "$i" -lt 60 ] || fail "no refusal of the lost slot in the app's log"; sleep 0.5
+done
+ok "(iv) the subscription cannot resume; the app's log: $(docker logs "$APP" 2>&1 | grep -m1 -oE "$lost.*")"
+t0=$(now_ms)
+q "$AN" xhosa -c "drop subscription analytics_xhosa" -c "truncate orders, refunds"
+q "$AN" xhosa -c "create subscription analytics_xhosa connection 'host=$APP port=5432 dbname=xhosa user=analytics_repl password=$REPL_PW' publication infra_analytics"
+wait_rows xhosa 'select count(*) from orders' 6 || fail "resync: orders $(q "$AN" xhosa -c 'select count(*) from orders')"
+wait_rows xhosa 'select count(*) from refunds' 2 || fail "resync: refunds"
+ok "(iv) resync (drop subscription, truncate, subscribe again) brought back all 6 orders incl. the one written while stopped, in $(($(now_ms) - t0)) ms"
 echo "== all claims held (app $IMG, analytics $IMG_AN)"
