@@ -85,7 +85,7 @@ q "$AN" postgres -c 'select pg_reload_conf()' >/dev/null
 
 # ---- the apps: xhosa (live, will publish) and beanstock (its nightly dump, pg_dump -Fc as infra-pg-backup takes it)
 q "$APP" xhosa <<'SQL'
-create table orders (id int primary key, sku text not null, qty int not null);
+create table orders (id serial primary key, sku text not null, qty int not null);
 insert into orders values (1, 'bean-a', 3), (2, 'bean-b', 5);
 create database beanstock;
 SQL
@@ -118,16 +118,26 @@ restore_copy() { # DB DUMPFILE
 restore_copy beanstock_s1 "$TMP/beanstock-1.dump"
 ok "beanstock's dump restored into the new database beanstock_s1 (its public schema as is)"
 
-# replication: the subscriber's database gets the app's schema (DDL is not replicated), then subscribes.
-docker exec "$APP" pg_dump -U xhosa -d xhosa --schema-only --no-owner --no-acl | q "$AN" xhosa >/dev/null
-q "$AN" xhosa -c 'grant select on all tables in schema public to analytics_fdw' \
-  -c 'alter default privileges in schema public grant select on tables to analytics_fdw'
+# replication: the app's replication role and publication; the subscriber's database gets the
+# published tables' schema (DDL is not replicated) — dumped over the network by the analytics
+# instance's own pg_dump as that role, which has SELECT on those tables and nothing else.
 q "$APP" xhosa >/dev/null <<SQL
 create role analytics_repl replication login password '$REPL_PW';
 grant select on orders to analytics_repl;
 create publication infra_analytics for table orders;
 select pg_create_physical_replication_slot('infra_pitr', true);
 SQL
+schema_copy() { # TABLE…: pg_dump -s of those tables as analytics_repl, into analytics:xhosa
+  set -- $(printf ' -t public.%s' "$@")
+  docker exec -e PGPASSWORD="$REPL_PW" "$AN" pg_dump -h "$APP" -U analytics_repl -d xhosa \
+    --schema-only --no-owner --no-acl "$@" | q "$AN" xhosa >/dev/null
+}
+schema_copy orders
+[ "$(q "$AN" xhosa -c "select count(*) from pg_sequences where sequencename = 'orders_id_seq'")" = 1 ] ||
+  fail "the serial's sequence did not come with -t public.orders"
+ok "(iii) schema of public.orders (and its serial's sequence) dumped as the SELECT-only replication role"
+q "$AN" xhosa -c 'grant select on all tables in schema public to analytics_fdw' \
+  -c 'alter default privileges in schema public grant select on tables to analytics_fdw'
 
 t0=$(now_ms)
 q "$AN" xhosa -c "create subscription analytics_xhosa connection 'host=$APP port=5432 dbname=xhosa user=analytics_repl password=$REPL_PW' publication infra_analytics"
@@ -310,7 +320,7 @@ done
 msg=$(docker logs "$AN" 2>&1 | grep -m1 -o 'logical replication target relation.*' || true)
 ok "(iii) published before the subscriber had it: the apply worker fails ($msg) and orders row 5 waits too"
 # The fix (and the right order for apply): the table's schema first, then REFRESH PUBLICATION.
-docker exec "$APP" pg_dump -U xhosa -d xhosa --schema-only --no-owner --no-acl -t public.refunds | q "$AN" xhosa >/dev/null
+schema_copy refunds
 q "$AN" xhosa -c "alter subscription analytics_xhosa refresh publication"
 t0=$(now_ms)
 wait_rows xhosa 'select count(*) from orders' 5 || fail "orders row 5 never arrived"
