@@ -13,6 +13,7 @@ import { sshdTask } from '../tasks/sshd.js';
 import { tailscaleSshTask, tailscaleTask } from '../tasks/tailscale.js';
 import { ufwTask } from '../tasks/ufw.js';
 import { ufwDockerTask } from '../tasks/ufw-docker.js';
+import { servedTask } from '../tasks/ufw-served.js';
 
 /**
  * What `infra bootstrap` adds to the base tasks: Tailscale, sshd, UFW, Docker, cloudflared.
@@ -80,6 +81,7 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
     dockerPackages,
     dockerService,
     exposureTask(host.name, host.publicPorts, [dockerService.id]),
+    servedTask(host.name, inv.firewall.allow, [dockerService.id]),
     ...(tunnel?.rest ?? []),
   ];
 }
