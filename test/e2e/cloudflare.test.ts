@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cfApi, viaEdge as edgeRequest } from '../support/cloudflare.js';
 import { changesOf, run } from './bootstrap-helpers.js';
 import { ensureLab, infra, onHost, REPO, resetInventory, WORK } from './harness.js';
 
@@ -34,29 +34,9 @@ const lab = async (p: string, method = 'GET') =>
   (await (await fetch(api.replace('/client/v4', p), { method })).json()) as Record<string, unknown>;
 const labCalls = async () => (await lab('/lab/calls')) as { read: number; write: number; writes: string[] };
 /** The test's own hand on the account, as an operator in the dashboard (the seeded token). */
-const cf = async <T = Record<string, unknown>>(method: string, p: string, body?: unknown) => {
-  const r = await fetch(`${api}${p}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN()}`, 'content-type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const doc = (await r.json()) as { success: boolean; result: T };
-  if (!doc.success) throw new Error(`${method} ${p}: ${JSON.stringify(doc)}`);
-  return doc.result;
-};
-/** A request for a public hostname, as a browser's would reach Cloudflare's edge. */
-const viaEdge = (host: string, p = '/') =>
-  new Promise<{ status: number; body: string; edge: string }>((resolve, reject) => {
-    const req = request({ ...edge, path: p, headers: { host }, timeout: 30_000 }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, body, edge: String(res.headers['x-lab-edge'] ?? '') }),
-      );
-    });
-    req.on('error', reject);
-    req.end();
-  });
+const cf = <T = Record<string, unknown>>(method: string, p: string, body?: unknown) =>
+  cfApi(api, TOKEN)<T>(method, p, body);
+const viaEdge = (host: string, p = '/') => edgeRequest(edge, host, p);
 const findings = (stdout: string) =>
   (
     JSON.parse(stdout) as { hosts: { findings: { task: string; kind: string }[] }[] }
