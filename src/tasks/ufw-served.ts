@@ -105,7 +105,8 @@ export function servedTask(
     ...probeFields(
       probes(
         'echo @@ss',
-        'if command -v ss >/dev/null 2>&1; then ss -Hlntup; else echo none; fi',
+        // No ss, or ss failing: `none`, so nothing is said rather than a false "served by nothing".
+        'if command -v ss >/dev/null 2>&1 && infra_ss=$(ss -Hlntup 2>/dev/null); then printf "%s\\n" "$infra_ss"; else echo none; fi',
         'echo @@docker',
         selectContainers(`${col('ports')} != ""`, `${col('name')} "\\t" ${col('ports')}`),
       ),
