@@ -50,6 +50,11 @@ export interface Task<S = unknown> {
    * that restores the probed state. The engine arms it as a dead-man switch before applying.
    */
   rollback?(state: S): string;
+  /**
+   * Pure: what is worth telling about the state as first probed that is not drift (nothing for
+   * apply to do, exit code unchanged): printed as warnings before the recap, `warnings` in --json.
+   */
+  warnings?(state: S): string[];
   /** Facts the operator's side keeps from this task's state (the host's tailnet address). */
   learn?(state: S): Facts;
   /**

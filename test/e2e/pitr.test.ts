@@ -61,8 +61,21 @@ describe('point-in-time recovery: WAL streamed to the control server, restore to
   afterAll(async () => {
     console.log(`pitr timings (s): ${JSON.stringify(times)}`);
     await stopPitr();
-    // The suite's later files know two hosts: heron is stopped (lab down removes it), hornbill
-    // comes back with apps that no longer stream (their slots dropped: nothing holds WAL).
+    // The suite's later files know two hosts. heron leaves as an operator takes a server out:
+    // its Dokploy registration removed by hand (infra never deregisters one: toucan waits,
+    // stack:dokploy:orphans), the container stopped (lab down removes it). hornbill comes back
+    // with apps that no longer stream (their slots dropped: nothing holds WAL), and toucan's
+    // backup pull points at it again.
+    const key = /^dokploy_api_key=(\S+)$/m.exec(
+      (await lab('secrets', 'show', 'toucan', 'dokploy')).stdout,
+    )?.[1];
+    if (key)
+      await onHost(
+        'toucan',
+        `api() { curl -s -m 30 -H "x-api-key: $k" -H 'content-type: application/json' "$@"; }; k='${key}'
+id=$(api http://127.0.0.1:3000/api/server.all | jq -r '.[] | select(.name == "heron") | .serverId')
+[ -z "$id" ] || api --data-binary "{\\"serverId\\":\\"$id\\"}" http://127.0.0.1:3000/api/server.remove`,
+      );
     await execa('docker', ['stop', '-t', '1', containerOf('heron')], { reject: false });
     resetInventory();
     await infra(['lab', 'up']);
@@ -71,6 +84,7 @@ describe('point-in-time recovery: WAL streamed to the control server, restore to
         'hornbill',
         `docker exec ${app}-db-1 psql -U ${app} -d ${app} -Atc "select pg_drop_replication_slot('infra_pitr') from pg_replication_slots where slot_name = 'infra_pitr'" 2>/dev/null; true`,
       );
+    await lab('apply', 'toucan');
   });
 
   beforeAll(async () => {
@@ -140,7 +154,7 @@ describe('point-in-time recovery: WAL streamed to the control server, restore to
     for (const app of Object.keys(APPS) as App[])
       await sql(
         app,
-        "CREATE TABLE beans (id int primary key, name text); INSERT INTO beans SELECT g, 'bean ' || g FROM generate_series(1, 1000) g",
+        "DROP TABLE IF EXISTS beans; CREATE TABLE beans (id int primary key, name text); INSERT INTO beans SELECT g, 'bean ' || g FROM generate_series(1, 1000) g",
       );
     await new Promise((r) => setTimeout(r, 1500));
     const noted = new Date().toISOString();
