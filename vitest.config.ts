@@ -2,11 +2,12 @@ import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
- * Two projects (vitest's `projects`, sequence.groupOrder since 3.2): `unit` (test/unit: tables
- * and dash-run builders, no lab, short timeouts) runs first; `e2e` (the package, the lab's
- * self-test, the end-to-end scenarios that share the lab, the teardown last) after it.
+ * Three projects (vitest's `projects`, sequence.groupOrder since 3.2): `unit` (test/unit: pure
+ * tables, no process, short timeouts) and `run` (`*.run.test.ts` under test/unit: dash-run builders
+ * and probes, the engine over a local shell, the CLI; no lab) run first; `e2e` (the package, the
+ * lab's self-test, the end-to-end scenarios that share the lab, the teardown last) after them.
  * Files run one at a time in `npm test` (fileParallelism is a global option before vitest 4);
- * `npm run test:unit` runs the unit project alone, in parallel threads.
+ * `npm run test:unit` runs unit and run in parallel threads, `npm run test:tables` unit alone.
  */
 const rank = (file: string) =>
   /teardown/.test(file)
@@ -29,8 +30,6 @@ class OrderedSequencer extends BaseSequencer {
 
 export default defineConfig({
   test: {
-    // Builds dist/ when missing or stale: the CLI tests run the bundle (test/setup/build.ts).
-    globalSetup: ['test/setup/build.ts'],
     fileParallelism: false,
     sequence: { sequencer: OrderedSequencer },
     reporters: ['default'],
@@ -39,7 +38,26 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
+          // Pure tables: values in, values out; no process (test/setup/no-processes.ts refuses one).
           include: ['test/unit/**/*.test.ts'],
+          exclude: ['test/unit/**/*.run.test.ts'],
+          setupFiles: ['test/setup/no-processes.ts'],
+          // A table that needs more than this is waiting on something it should not.
+          testTimeout: 10_000,
+          hookTimeout: 10_000,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // <module>.run.test.ts: runs something for real on this machine, no lab: a builder or
+          // probe in dash, fake tools on PATH, the engine over a local shell, the built CLI, a
+          // stand-in server on loopback. Needs dash and curl; the CLI tests the bundle (globalSetup).
+          name: 'run',
+          include: ['test/unit/**/*.run.test.ts'],
+          // Builds dist/ when missing or stale: the CLI tests run the bundle (test/setup/build.ts).
+          globalSetup: ['test/setup/build.ts'],
           // A unit test that needs more than this is waiting on something it should not.
           testTimeout: 60_000,
           hookTimeout: 60_000,
@@ -50,6 +68,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'e2e',
+          globalSetup: ['test/setup/build.ts'],
           include: ['test/package/**/*.test.ts', 'test/lab/**/*.test.ts', 'test/e2e/**/*.test.ts'],
           testTimeout: 20 * 60_000,
           hookTimeout: 30 * 60_000,

@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { connectHost } from '../engine/connect.js';
+import type { Connected } from '../engine/run.js';
 import { InfraError } from '../errors.js';
 import type { App, Host, Inventory } from '../inventory/types.js';
 import { Output } from '../report/output.js';
@@ -13,6 +14,8 @@ export interface AppSession {
   host: Host;
   out: Output;
   transport: Transport;
+  /** The connection, for a converge run inside the same session (`ConvergeScope.over`). */
+  connected: Connected;
   /** Runs a script; a non-zero exit becomes an InfraError naming `what` with the last stderr lines. */
   run(script: string, what: string, opts?: { stdin?: string; timeoutMs?: number }): Promise<string>;
 }
@@ -40,7 +43,8 @@ export async function withApp<T>(
   const app = given?.app ?? findApp(inv, name);
   const host = findHost(inv, app.host);
   const out = new Output(redactorFor(inv));
-  const { transport } = await connectHost(inv, host);
+  const connected = await connectHost(inv, host);
+  const { transport } = connected;
   const run: AppSession['run'] = async (script, what, opts = {}) => {
     const r = await transport.exec(script, opts);
     if (r.code !== 0)
@@ -50,7 +54,7 @@ export async function withApp<T>(
     return r.stdout;
   };
   try {
-    return await body({ inv, app, host, out, transport, run });
+    return await body({ inv, app, host, out, transport, connected, run });
   } finally {
     await transport.close();
   }

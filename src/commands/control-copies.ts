@@ -1,4 +1,5 @@
-import { connectHost, readLearned } from '../engine/connect.js';
+import { connectHost } from '../engine/connect.js';
+import { HostFacts } from '../engine/facts.js';
 import { InfraError } from '../errors.js';
 import type { App, Host, Inventory } from '../inventory/types.js';
 import { shCmd, shq } from '../quote.js';
@@ -21,7 +22,7 @@ export function controlHost(inv: Inventory): Host | undefined {
 /** Where the control host dials the app's host; an unknown tailnet address is a clear error. */
 export function pullTarget(inv: Inventory, app: App): PullTarget {
   const host = inv.hosts.find((h) => h.name === app.host)!;
-  const address = readLearned(inv.stateDir)[host.name]?.tailnetAddress;
+  const address = HostFacts.load(inv.stateDir).of(host.name)?.tailnetAddress;
   if (!address)
     throw new InfraError(
       `${host.name}'s tailnet address is not known, so the control host cannot copy ${app.name}'s backups`,

@@ -1,9 +1,10 @@
 import { hostname, userInfo } from 'node:os';
-import { connectHost, readLearned, saveLearned } from '../engine/connect.js';
+import { connectHost } from '../engine/connect.js';
 import { type HostResult, hostStatusOf, type Mode } from '../engine/events.js';
+import { HostFacts } from '../engine/facts.js';
 import { reconnectGuard } from '../engine/guard.js';
 import { publicSshCheck } from '../engine/outside.js';
-import { runFleet } from '../engine/run.js';
+import { type Connected, runFleet } from '../engine/run.js';
 import type { AnyTask } from '../engine/task.js';
 import { InfraError } from '../errors.js';
 import { loadInventory } from '../inventory/load.js';
@@ -36,11 +37,33 @@ export function parallelOf(value: string | undefined): number | undefined {
 
 /** Commands that converge part of a host (add-app: one app's tasks) narrow the plan. */
 export interface ConvergeScope {
-  plan?: (inv: Inventory, host: string) => AnyTask[];
+  plan?: (inv: Inventory, host: string, facts: HostFacts) => AnyTask[];
   /** Default: apply needs every secret; a plan without secret-using tasks does not. */
   requireSecrets?: boolean;
   /** A narrowed plan that changes what the control host serves (add-app): end on it as a whole run does. */
   followUp?: boolean;
+  /**
+   * Run over this open connection instead of opening one (upgrade-pg: one session for the whole
+   * verb); it stays open for its owner. Only for a run on that one host.
+   */
+  over?: Connected;
+}
+
+/** A connection lent to a run: everything goes through, but closing it is its owner's business. */
+function lent(c: Connected): Connected {
+  const t = c.transport;
+  return {
+    ...c,
+    transport: {
+      label: t.label,
+      get stats() {
+        return t.stats;
+      },
+      exec: (script, opts) => t.exec(script, opts),
+      hold: (script) => t.hold(script),
+      close: async () => {},
+    },
+  };
 }
 
 /** apply, apply --dry-run and check: the same probes, differing only in whether they change anything. */
@@ -57,6 +80,9 @@ export async function converge(
     lab: g.lab,
   });
   trace('inventory');
+  // What infra learned, once for the whole run: planning, connections, the guard and the
+  // public-SSH check read it; a task that learns something updates it here, and it is saved.
+  const facts = HostFacts.load(inv.stateDir);
   const hosts = selectHosts(inv, hostNames);
   const parallel = parallelOf(o.parallel);
   const ssh = import('../transport/ssh.js');
@@ -70,10 +96,13 @@ export async function converge(
   const probed: Record<string, string[]> = {};
   // check reads only the hosts named: `infra check` (every host) reports the registrations.
   const followUp =
-    (scope.plan && !scope.followUp) || mode === 'check' ? undefined : controlFollowUp(inv, hosts);
-  const keyless = scope.plan || mode !== 'apply' ? [] : appsSetUpOutside(inv, hosts);
+    (scope.plan && !scope.followUp) || mode === 'check' ? undefined : controlFollowUp(inv, hosts, facts);
+  const keyless = scope.plan || mode !== 'apply' ? [] : appsSetUpOutside(inv, hosts, facts);
   human.hosts([...hosts, ...(followUp ? [followUp] : []), ...keyless]);
-  const fleet = (list: string[], plan: (inv: Inventory, host: string) => AnyTask[] | Promise<AnyTask[]>) =>
+  const fleet = (
+    list: string[],
+    plan: (inv: Inventory, host: string, facts: HostFacts) => AnyTask[] | Promise<AnyTask[]>,
+  ) =>
     runFleet({
       hosts: list,
       mode,
@@ -83,30 +112,33 @@ export async function converge(
         const cf = await cloudflare;
         // A refused API token fails the host here, before any task of it ran.
         await cf?.prepare(hostOf(inv, h), mode);
-        return plan(inv, h);
+        return plan(inv, h, facts);
       },
       beyond: async (h, results) =>
         scope.plan ? [] : ((await cloudflare)?.finish(hostOf(inv, h), mode, results) ?? []),
-      connect: (h) => connectHost(inv, hostOf(inv, h)),
-      guard: (h) => reconnectGuard(inv, hostOf(inv, h), Number(o.guardTimeout ?? 60)),
-      outside: (h) => publicSshCheck(inv, hostOf(inv, h)),
+      connect: async (h) => (scope.over ? lent(scope.over) : connectHost(inv, hostOf(inv, h), { facts })),
+      guard: (h) => reconnectGuard(inv, hostOf(inv, h), Number(o.guardTimeout ?? 60), facts),
+      outside: (h) => publicSshCheck(inv, hostOf(inv, h), facts),
       lockOwner: `${userInfo().username}@${hostname()} pid ${process.pid} since ${new Date().toISOString()} (infra ${mode})`,
       emit: (e) => {
-        if (e.type === 'facts') saveLearned(inv.stateDir, e.host, e.facts);
+        if (e.type === 'facts') {
+          facts.learn(e.host, e.facts);
+          facts.save(e.host);
+        }
         if (e.type === 'warning') probed[e.host] = [...(probed[e.host] ?? []), e.message];
         if (!o.json) human.handle(e);
       },
       redactor: out.redactor,
       parallel,
     });
-  const results = await fleet(hosts, async (i, h) =>
-    (scope.plan ?? (await import('../roles/index.js')).planHost)(i, h),
+  const results = await fleet(hosts, async (i, h, f) =>
+    (scope.plan ?? (await import('../roles/index.js')).planHost)(i, h, f),
   );
   // An apps host's run ends on the control host: its registration in Dokploy (docs/stacks.md) and
   // its apps in the nightly pull (docs/apps.md), so `check` after it finds both hosts in sync.
   if (followUp) {
     const { followUpTasks } = await import('../roles/control.js');
-    results.push(...(await fleet([followUp], (i) => followUpTasks(i))));
+    results.push(...(await fleet([followUp], (i, _h, f) => followUpTasks(i, f))));
   }
   await keylessFollowUp(inv, results, keyless, fleet);
   // Whole-role runs only (add-app narrows the plan to one app): findings that are not drift.
@@ -132,11 +164,15 @@ export async function converge(
  * known). The apps host's tailnet address, learned in the first part of the run, is read when
  * the follow-up plans.
  */
-export function controlFollowUp(inv: Inventory, hosts: readonly string[]): string | undefined {
+export function controlFollowUp(
+  inv: Inventory,
+  hosts: readonly string[],
+  facts = HostFacts.load(inv.stateDir),
+): string | undefined {
   const control = inv.hosts.find((h) => h.role === 'control');
   if (!control || hosts.includes(control.name)) return undefined;
   if (!inv.hosts.some((h) => h.role === 'apps' && hosts.includes(h.name))) return undefined;
-  const learned = readLearned(inv.stateDir)[control.name];
+  const learned = facts.of(control.name);
   return learned?.dokployPublicKey || learned?.backupPullKey ? control.name : undefined;
 }
 
@@ -145,15 +181,21 @@ export function controlFollowUp(inv: Inventory, hosts: readonly string[]): strin
  * hosts outside it that were set up before (they have a tailnet address). Their deploy user may
  * still lack the Dokploy key this run creates.
  */
-export function appsSetUpOutside(inv: Inventory, hosts: readonly string[]): string[] {
+export function appsSetUpOutside(
+  inv: Inventory,
+  hosts: readonly string[],
+  facts = HostFacts.load(inv.stateDir),
+): string[] {
   if (!inv.hosts.some((h) => h.role === 'control' && hosts.includes(h.name))) return [];
-  const learned = readLearned(inv.stateDir);
   return inv.hosts
-    .filter((h) => h.role === 'apps' && !hosts.includes(h.name) && learned[h.name]?.tailnetAddress)
+    .filter((h) => h.role === 'apps' && !hosts.includes(h.name) && facts.of(h.name)?.tailnetAddress)
     .map((h) => h.name);
 }
 
-type Fleet = (list: string[], plan: (inv: Inventory, host: string) => AnyTask[]) => Promise<HostResult[]>;
+type Fleet = (
+  list: string[],
+  plan: (inv: Inventory, host: string, facts: HostFacts) => AnyTask[],
+) => Promise<HostResult[]>;
 
 /**
  * The other order (apps hosts first, then the control host): Dokploy's login check waits for
@@ -166,13 +208,13 @@ async function keylessFollowUp(inv: Inventory, results: HostResult[], keyless: s
   const waits = results[at]?.tasks.some((t) => t.task === 'stack:dokploy:reach' && t.status === 'waiting');
   if (!keyless.length || !waits) return;
   const { dokployDeployUserTasks } = await import('../roles/apps.js');
-  const given = (await fleet(keyless, (i) => dokployDeployUserTasks(i))).filter(
+  const given = (await fleet(keyless, (i, _h, f) => dokployDeployUserTasks(i, f))).filter(
     (r) => r.status !== 'unreachable',
   );
   if (!given.length) return;
   results.push(...given);
   const { dokployRemoteTasks } = await import('../roles/control.js');
-  const [again] = await fleet([results[at]!.host], (i) => dokployRemoteTasks(i, []));
+  const [again] = await fleet([results[at]!.host], (i, _h, f) => dokployRemoteTasks(i, [], f));
   if (again && again.status !== 'unreachable') results[at] = mergeRerun(results[at]!, again);
 }
 

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
+import type { HostFacts } from '../engine/facts.js';
 import { InfraError } from '../errors.js';
 import { writeFileAtomic } from '../inventory/edit.js';
 import { defaultInventoryPath } from '../inventory/load.js';
 import { shCmd, shq } from '../quote.js';
 import { Output } from '../report/output.js';
-import { singleAppTasks } from '../roles/apps.js';
+import { singleAppPlan } from '../roles/apps.js';
 import { pitrRoleTasks } from '../roles/pitr.js';
 import { copiesDir } from '../tasks/backup-pull.js';
 import { runBaseBackup } from '../tasks/pitr.js';
@@ -118,9 +119,12 @@ export async function restoreAt(
     writeFileAtomic(file, doc.toString());
   }
   const plan = (h: string) => ({
-    plan: (i: Parameters<typeof singleAppTasks>[0]) => {
-      const own = h === target ? singleAppTasks(i, name) : [];
-      return [...own, ...pitrRoleTasks(i, h, own, name)];
+    plan: (i: Parameters<typeof singleAppPlan>[0], _h: string, facts: HostFacts) => {
+      const own = h === target ? singleAppPlan(i, name) : undefined;
+      return [
+        ...(own?.tasks ?? []),
+        ...pitrRoleTasks(i, h, {}, { appStacks: own ? [own.stack] : [], only: name, facts }),
+      ];
     },
     requireSecrets: false,
   });

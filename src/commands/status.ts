@@ -1,5 +1,6 @@
 import { batchScript, newNonce, sharedReadsOf, splitBatch } from '../engine/batch.js';
-import { connectHost, readLearned } from '../engine/connect.js';
+import { connectHost } from '../engine/connect.js';
+import { HostFacts } from '../engine/facts.js';
 import type { AnyTask } from '../engine/task.js';
 import { errorMessage, InfraError, UnreachableError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/types.js';
@@ -41,29 +42,35 @@ export async function status(g: GlobalOptions, names: string[], o: StatusOptions
   const warnAt = parseDiskWarn(o.diskWarn);
   const inv = loadFor(g);
   const hosts = selectHosts(inv, names).map((n) => findHost(inv, n));
-  const results = await Promise.all(hosts.map((h) => hostStatus(inv, h, warnAt)));
+  const facts = HostFacts.load(inv.stateDir);
+  const results = await Promise.all(hosts.map((h) => hostStatus(inv, h, warnAt, facts)));
   const out = new Output(redactorFor(inv));
   if (o.json) out.line(JSON.stringify(statusJson(results, warnAt), null, 2));
   else for (const line of renderStatus(results, warnAt)) out.line(line);
   return statusExitCode(results);
 }
 
-async function hostStatus(inv: Inventory, host: Host, warnAt: number): Promise<HostStatus> {
+async function hostStatus(
+  inv: Inventory,
+  host: Host,
+  warnAt: number,
+  learned: HostFacts,
+): Promise<HostStatus> {
   const started = Date.now();
   const base = {
     name: host.name,
     role: host.role,
-    addresses: { public: host.address, tailnet: readLearned(inv.stateDir)[host.name]?.tailnetAddress },
+    addresses: { public: host.address, tailnet: learned.of(host.name)?.tailnetAddress },
   };
   let stats = { connections: 0, execs: 0 };
   try {
-    const { transport, via } = await connectHost(inv, host);
+    const { transport, via } = await connectHost(inv, host, { facts: learned });
     try {
       const apps = inv.apps.filter((a) => a.host === host.name);
       // A stack's health is whatever its plan checks: the same probe, reads and diff as `check`.
       // Dokploy is swarm services, not a compose stack: its one task is its health (replicas
       // running, Traefik up, the owner signs in) as well as its spec.
-      const health = planHost(inv, host.name).filter((t) =>
+      const health = planHost(inv, host.name, learned).filter((t) =>
         /^stack:.+:health$|^stack:dokploy$/.test(t.id),
       ) as AnyTask[];
       const probes = [

@@ -62,7 +62,8 @@ export async function upgradePg(
     );
   const original = readFileSync(file, 'utf8');
   const upgraded = setAppPostgresText(original, name, to);
-  const dump = await withApp(
+  // One SSH session for the whole verb: the converge runs over it too (ConvergeScope.over).
+  return withApp(
     g,
     name,
     async (s) => {
@@ -87,69 +88,56 @@ export async function upgradePg(
         `preparing PostgreSQL ${to}`,
         { timeoutMs: 900_000 },
       );
-      return { path, before };
-    },
-    { inv, app },
-  );
-  const rollback = async (why: string): Promise<never> => {
-    writeFileAtomic(file, original);
-    await withApp(g, name, async (s) => {
-      await s.run(stopStackScript(name), `stopping ${name}'s PostgreSQL ${to}`);
-      await s.run(
-        `echo ${from} > ${shq(majorFile(name))}\n${chownPasswordScript(name, from)}`,
-        'rolling back',
-      );
-    });
-    await converge(
-      'apply',
-      g,
-      [app.host],
-      { json: false },
-      { plan: (i) => singleAppTasks(i, name), requireSecrets: false },
-    );
-    throw new InfraError(
-      `upgrade of ${name} to PostgreSQL ${to} failed and was rolled back to ${from} (volume ${volumeName(name, from)}): ${why}`,
-      `the new volume ${volumeName(name, to)} is left for inspection; the dump is ${dump.path}`,
-    );
-  };
-  try {
-    writeFileAtomic(file, upgraded);
-    const code = await converge(
-      'apply',
-      g,
-      [app.host],
-      { json: false },
-      { plan: (i) => singleAppTasks(i, name), requireSecrets: false },
-    );
-    if (code !== 0) return await rollback(`PostgreSQL ${to} did not converge`);
-    return await withApp(
-      g,
-      name,
-      async (s) => {
-        await s.run(
-          restoreScript(name, dump.path.slice(dump.path.lastIndexOf('/') + 1)),
-          `restoring into PostgreSQL ${to}`,
-          { timeoutMs: 3_600_000 },
+      const apply = () =>
+        converge(
+          'apply',
+          g,
+          [app.host],
+          { json: false },
+          { plan: (i) => singleAppTasks(i, name), requireSecrets: false, over: s.connected },
         );
-        const diff = compareCounts(dump.before, await counts(s));
-        if (diff.length) return rollback(`row counts differ: ${diff.slice(0, 5).join('; ')}`);
+      const rollback = async (why: string): Promise<never> => {
+        writeFileAtomic(file, original);
+        await s.run(stopStackScript(name), `stopping ${name}'s PostgreSQL ${to}`);
+        await s.run(
+          `echo ${from} > ${shq(majorFile(name))}\n${chownPasswordScript(name, from)}`,
+          'rolling back',
+        );
+        await apply();
+        throw new InfraError(
+          `upgrade of ${name} to PostgreSQL ${to} failed and was rolled back to ${from} (volume ${volumeName(name, from)}): ${why}`,
+          `the new volume ${volumeName(name, to)} is left for inspection; the dump is ${path}`,
+        );
+      };
+      try {
+        writeFileAtomic(file, upgraded);
+        if ((await apply()) !== 0) return await rollback(`PostgreSQL ${to} did not converge`);
+        await s.run(
+          restoreScript(name, path.slice(path.lastIndexOf('/') + 1)),
+          `restoring into PostgreSQL ${to}`,
+          {
+            timeoutMs: 3_600_000,
+          },
+        );
+        const diff = compareCounts(before, await counts(s));
+        if (diff.length) return await rollback(`row counts differ: ${diff.slice(0, 5).join('; ')}`);
         const version = (
           await s.run(shCmd(psqlArgv(name, 'SHOW server_version')), 'reading the version')
         ).trim();
         s.out.line(
-          `${s.host.name}: ${name} now runs PostgreSQL ${version}; ${dump.before.size} tables, every row count equal`,
+          `${s.host.name}: ${name} now runs PostgreSQL ${version}; ${before.size} tables, every row count equal`,
         );
         s.out.line(
           `${s.host.name}: kept the old volume ${volumeName(name, from)}; remove it with: infra upgrade-pg ${name} --prune`,
         );
         return 0;
-      },
-      { inv: loadApps(g), app: { ...app, postgres: to } },
-    );
-  } catch (e) {
-    if (e instanceof InfraError && /rolled back/.test(e.message)) throw e;
-    return rollback(errorMessage(e));
-  }
+      } catch (e) {
+        if (e instanceof InfraError && /rolled back/.test(e.message)) throw e;
+        return rollback(errorMessage(e));
+      }
+    },
+    { inv, app },
+  );
 }
 
 /** Removes an app's volumes but the current one (upgrade-pg --prune, restore --prune). */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { errorMessage, HostKeyChangedError, UnreachableError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { trace } from '../trace.js';
+import { factsOf, type HostFacts } from './facts.js';
 import type { Connected } from './run.js';
 import type { Facts } from './task.js';
 
@@ -37,8 +38,8 @@ export interface Path {
 }
 
 /** Pure: the tailnet first once it is known (public SSH closes after bootstrap), then the public address. */
-export function pathsFor(host: Host, learned: Learned): Path[] {
-  const tailnet = learned[host.name]?.tailnetAddress;
+export function pathsFor(host: Host, facts: HostFacts): Path[] {
+  const tailnet = facts.of(host.name)?.tailnetAddress;
   return [
     ...(tailnet ? [{ kind: 'tailnet' as const, address: tailnet }] : []),
     { kind: 'public' as const, address: host.address },
@@ -46,11 +47,16 @@ export function pathsFor(host: Host, learned: Learned): Path[] {
 }
 
 /** One SSH connection over the first path that answers; a changed host key stops the search. */
-export async function connectHost(inv: Inventory, host: Host, only?: Path['kind']): Promise<Connected> {
+export async function connectHost(
+  inv: Inventory,
+  host: Host,
+  o: { only?: Path['kind']; facts?: HostFacts } = {},
+): Promise<Connected> {
+  const { only } = o;
   trace('connecting', host.name);
   const { connectSsh } = await import('../transport/ssh.js');
   const failures: string[] = [];
-  const paths = pathsFor(host, readLearned(inv.stateDir)).filter((p) => !only || p.kind === only);
+  const paths = pathsFor(host, factsOf(inv.stateDir, o.facts)).filter((p) => !only || p.kind === only);
   for (const p of paths) {
     let recorded: string | undefined;
     try {

@@ -2,7 +2,8 @@ import { errorMessage } from '../errors.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { shq } from '../quote.js';
 import type { Transport } from '../transport/types.js';
-import { connectHost, readLearned } from './connect.js';
+import { connectHost } from './connect.js';
+import { factsOf, type HostFacts } from './facts.js';
 
 /** How the engine proves the operator can still get in after a change that could cut the path. */
 export interface Guard {
@@ -17,11 +18,13 @@ export interface Guard {
 /**
  * The lockout guard proves the path that will remain: the tailnet once the host has an address
  * there (public SSH is about to close), else the public address. Read at check time, because
- * Tailscale may have come up earlier in the same run. (The reconnect policy: was guardFor in
+ * Tailscale may have come up earlier in the same run (the command's HostFacts, updated in
+ * memory when the tailscale task learned the address). (The reconnect policy: was guardFor in
  * commands/converge.ts.)
  */
-export function reconnectGuard(inv: Inventory, host: Host, timeoutSec: number): Guard {
-  const remaining = () => (readLearned(inv.stateDir)[host.name]?.tailnetAddress ? 'tailnet' : 'public');
+export function reconnectGuard(inv: Inventory, host: Host, timeoutSec: number, given?: HostFacts): Guard {
+  const facts = factsOf(inv.stateDir, given);
+  const remaining = () => (facts.of(host.name)?.tailnetAddress ? 'tailnet' : 'public');
   return {
     timeoutSec,
     get pathLabel() {
@@ -33,7 +36,7 @@ export function reconnectGuard(inv: Inventory, host: Host, timeoutSec: number): 
       const deadline = Date.now() + (timeoutSec * 1000) / 2;
       for (let attempt = 1; ; attempt++) {
         try {
-          const c = await connectHost(inv, host, remaining());
+          const c = await connectHost(inv, host, { only: remaining(), facts });
           try {
             const r = await c.transport.exec('true', { timeoutMs: 10_000 });
             if (r.code !== 0) throw new Error(`\`true\` exited ${r.code}`);

@@ -1,7 +1,7 @@
 import type { Host, Inventory } from '../inventory/types.js';
 import { tcpAnswers } from '../transport/tcp-probe.js';
-import { readLearned } from './connect.js';
 import type { TaskResult } from './events.js';
+import { factsOf, type HostFacts } from './facts.js';
 
 /** Three SYNs at once (tcpAnswers): a lost one is covered, and a check does not wait 1.5 s on it. */
 const PUBLIC_SSH_TIMEOUT_MS = 600;
@@ -11,8 +11,8 @@ const PUBLIC_SSH_TIMEOUT_MS = 600;
  * answer (the firewall allows SSH on tailscale0 only). Probed from the operator's machine, the
  * way an attacker would see it; skipped while the inventory itself opens port 22.
  */
-export async function publicSshCheck(inv: Inventory, host: Host): Promise<TaskResult[]> {
-  const onTailnet = readLearned(inv.stateDir)[host.name]?.tailnetAddress;
+export async function publicSshCheck(inv: Inventory, host: Host, facts?: HostFacts): Promise<TaskResult[]> {
+  const onTailnet = factsOf(inv.stateDir, facts).of(host.name)?.tailnetAddress;
   const opensSsh = inv.firewall.allow.some((r) => r.port === host.ssh.port && !r.interface);
   if (!onTailnet || opensSsh) return [];
   const open = await tcpAnswers(host.address, host.ssh.port, PUBLIC_SSH_TIMEOUT_MS);

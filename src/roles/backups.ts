@@ -1,14 +1,14 @@
-import { readLearned } from '../engine/connect.js';
+import { factsOf, type HostFacts } from '../engine/facts.js';
 import type { AnyTask, Task } from '../engine/task.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { shq } from '../quote.js';
-import { copiesTask, pullKeyTask } from '../tasks/backup-copies.js';
+import { backupCopiesTask, backupPullKeyTask } from '../tasks/backup-copies.js';
 import {
+  backupDrillTask,
   DRILL_SCRIPT,
   DRILL_SCRIPT_PATH,
   DRILL_UNIT,
   drillServiceUnit,
-  drillTask,
   drillTimerUnit,
 } from '../tasks/backup-drill.js';
 import {
@@ -33,23 +33,21 @@ import {
   pullServiceUnit,
   pullTimerUnit,
 } from '../tasks/backup-pull.js';
-import { serveTasks } from '../tasks/backup-serve.js';
+import { backupServeTasks } from '../tasks/backup-serve.js';
 import { fileTask } from '../tasks/file.js';
 import { packagesTask } from '../tasks/packages.js';
 import { serviceTask } from '../tasks/service.js';
 import { hostPattern, readKnownHosts } from '../transport/known-hosts.js';
-
-/** Tasks of the bootstrap role these wait for, when the plan has them: Tailscale (the pull's path). */
-const PREREQUISITE = /^(tailscale)$/;
+import { type Foundation, idsOf } from './foundation.js';
 
 /** Pure: where the control host reaches each app (its host's learned tailnet address). */
-export function pullTargets(inv: Inventory): { targets: PullTarget[]; unknown: string[] } {
-  const learned = readLearned(inv.stateDir);
+export function pullTargets(inv: Inventory, given?: HostFacts): { targets: PullTarget[]; unknown: string[] } {
+  const facts = factsOf(inv.stateDir, given);
   const targets: PullTarget[] = [];
   const unknown = new Set<string>();
   for (const a of inv.apps) {
     const host = inv.hosts.find((h) => h.name === a.host);
-    const address = host && learned[host.name]?.tailnetAddress;
+    const address = host && facts.of(host.name)?.tailnetAddress;
     if (!host || !address) {
       unknown.add(a.host);
       continue;
@@ -126,12 +124,13 @@ function unitTasks(unit: string, service: string, timer: string, pre: string[]):
  * The control host: its key, the apps hosts' pinned keys, the list, the pull and drill scripts
  * with their timers, and per app the state of its copies and of its last drill.
  */
-export function controlBackupTasks(inv: Inventory, host: Host, others: readonly AnyTask[]): AnyTask[] {
-  const pre = others.map((t) => t.id).filter((id) => PREREQUISITE.test(id));
-  const key = pullKeyTask(host.name, pre);
+export function controlBackupTasks(inv: Inventory, host: Host, f: Foundation, facts?: HostFacts): AnyTask[] {
+  // Tailscale up first, when the plan has it: the pulls go over the tailnet.
+  const pre = idsOf(f.tailscale);
+  const key = backupPullKeyTask(host.name, pre);
   // An apps host not on the tailnet yet is left out (not a wait: the control host is bootstrapped
   // first); once it is, its own run ends here and adds its apps (roles/control.ts followUpTasks).
-  const { targets } = pullTargets(inv);
+  const { targets } = pullTargets(inv, facts);
   const files = [
     fileTask({ path: PULL_SCRIPT_PATH, content: PULL_SCRIPT, mode: '755' }, pre),
     fileTask({ path: DRILL_SCRIPT_PATH, content: DRILL_SCRIPT, mode: '755' }, pre),
@@ -139,18 +138,15 @@ export function controlBackupTasks(inv: Inventory, host: Host, others: readonly 
     fileTask({ path: PULL_CONF, content: pullConf(targets), mode: '644' }, [key.id]),
   ];
   const ids = [key.id, ...files.map((f) => f.id)];
+  const copies = targets.map((t) => backupCopiesTask({ target: t, host: host.name }, ids));
   return [
     key,
     ...files,
     ...unitTasks(PULL_UNIT, pullServiceUnit, pullTimerUnit, pre),
     ...unitTasks(DRILL_UNIT, drillServiceUnit, drillTimerUnit, pre),
-    ...targets.map((t) => copiesTask(t, host.name, ids)),
-    ...targets.map((t) => drillTask(t.app, t.major, [...ids, `backup-copies:${t.app}`])),
-    ...offsiteTasks(
-      inv,
-      pre,
-      targets.map((t) => `backup-copies:${t.app}`),
-    ),
+    ...copies,
+    ...targets.map((t, i) => backupDrillTask(t, [...ids, copies[i]!.id])),
+    ...offsiteTasks(inv, pre, idsOf(...copies)),
   ];
 }
 
@@ -158,7 +154,7 @@ export function controlBackupTasks(inv: Inventory, host: Host, others: readonly 
 function offsiteTasks(inv: Inventory, pre: string[], copies: string[]): AnyTask[] {
   const o = inv.offsite;
   if (!o) return [];
-  const pkg = packagesTask('packages:restic', ['restic'], pre);
+  const pkg = packagesTask({ set: 'restic', names: ['restic'] }, pre);
   const secret = { mode: '600', sensitive: true };
   const files = [
     fileTask({ path: OFFSITE_SCRIPT_PATH, content: OFFSITE_SCRIPT, mode: '755' }, pre),
@@ -175,11 +171,11 @@ function offsiteTasks(inv: Inventory, pre: string[], copies: string[]): AnyTask[
 }
 
 /** An apps host: the read-only pull user, once the control host's key is known. */
-export function appsBackupTasks(inv: Inventory, host: Host, others: readonly AnyTask[]): AnyTask[] {
+export function appsBackupTasks(inv: Inventory, host: Host, f: Foundation, facts?: HostFacts): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
   if (!control) return [];
-  const pre = others.map((t) => t.id).filter((id) => PREREQUISITE.test(id));
-  const key = readLearned(inv.stateDir)[control.name]?.backupPullKey;
+  const pre = idsOf(f.tailscale);
+  const key = factsOf(inv.stateDir, facts).of(control.name)?.backupPullKey;
   if (!key)
     return [
       waitingTask(
@@ -188,13 +184,18 @@ export function appsBackupTasks(inv: Inventory, host: Host, others: readonly Any
         control.name,
       ),
     ];
-  return serveTasks(key, pre);
+  return backupServeTasks(key, pre);
 }
 
 /** Both roles' part in the off-host copies. */
-export function backupRoleTasks(inv: Inventory, hostName: string, others: readonly AnyTask[]): AnyTask[] {
+export function backupRoleTasks(
+  inv: Inventory,
+  hostName: string,
+  f: Foundation,
+  facts?: HostFacts,
+): AnyTask[] {
   const host = inv.hosts.find((h) => h.name === hostName);
-  if (host?.role === 'control') return controlBackupTasks(inv, host, others);
-  if (host?.role === 'apps') return appsBackupTasks(inv, host, others);
+  if (host?.role === 'control') return controlBackupTasks(inv, host, f, facts);
+  if (host?.role === 'apps') return appsBackupTasks(inv, host, f, facts);
   return [];
 }

@@ -19,15 +19,18 @@ export const BASE_PACKAGES = [
 export const AUTO_UPGRADES =
   'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n';
 
+/** The base package set (the inventory's `packages` too), what most other tasks wait for. */
+export const basePackagesTask = (host: Host) =>
+  packagesTask({ set: 'base', names: [...BASE_PACKAGES, ...host.packages] });
+
 /** What every host gets, whatever its role: packages, security upgrades, timezone, hostname. */
-export function baseTasks(host: Host): AnyTask[] {
+export function baseTasks(host: Host, packages: AnyTask = basePackagesTask(host)): AnyTask[] {
+  const base = [packages.id];
   return [
-    packagesTask('packages:base', [...BASE_PACKAGES, ...host.packages]),
-    fileTask({ path: '/etc/apt/apt.conf.d/20auto-upgrades', content: AUTO_UPGRADES, mode: '644' }, [
-      'packages:base',
-    ]),
-    serviceTask('unattended-upgrades.service', ['packages:base']),
-    timezoneTask(host.timezone, ['packages:base']),
+    packages,
+    fileTask({ path: '/etc/apt/apt.conf.d/20auto-upgrades', content: AUTO_UPGRADES, mode: '644' }, base),
+    serviceTask('unattended-upgrades.service', base),
+    timezoneTask(host.timezone, base),
     hostnameTask(host.name),
   ];
 }

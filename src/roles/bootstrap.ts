@@ -14,6 +14,8 @@ import { tailscaleSshTask, tailscaleTask } from '../tasks/tailscale.js';
 import { ufwTask } from '../tasks/ufw.js';
 import { ufwDockerTask } from '../tasks/ufw-docker.js';
 import { servedTask } from '../tasks/ufw-served.js';
+import { basePackagesTask } from './base.js';
+import type { Foundation } from './foundation.js';
 
 /**
  * What `infra bootstrap` adds to the base tasks: Tailscale, sshd, UFW, Docker, cloudflared.
@@ -22,13 +24,26 @@ import { servedTask } from '../tasks/ufw-served.js';
  * closes; a failed step skips everything after it and leaves public SSH as it was.
  */
 export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
+  return bootstrapRole(inv, hostName).tasks;
+}
+
+/**
+ * The bootstrap tasks, and those of them other roles wait for (Tailscale, the Docker engine)
+ * by value. `basePackages`: the base role's package task in the same plan (the apt sources wait
+ * for it: curl, gnupg, ca-certificates).
+ */
+export function bootstrapRole(
+  inv: Inventory,
+  hostName: string,
+  basePackages?: AnyTask,
+): { tasks: AnyTask[]; foundation: Foundation } {
   const host = inv.hosts.find((h) => h.name === hostName);
   if (!host) throw new InfraError(`no host named ${hostName} in ${inv.file}`);
-  const base = ['packages:base'];
+  const base = [(basePackages ?? basePackagesTask(host)).id];
   const docker = inv.docker.source === 'docker';
   // Each `after` names the task values it waits for (their ids), not literal id strings.
   const tailscaleApt = aptSourceTask(tailscaleSource(inv.upstream.tailscale_apt), base);
-  const tailscalePackages = packagesTask('packages:tailscale', ['tailscale'], [tailscaleApt.id]);
+  const tailscalePackages = packagesTask({ set: 'tailscale', names: ['tailscale'] }, [tailscaleApt.id]);
   const tailscaled = serviceTask('tailscaled.service', [tailscalePackages.id]);
   const tailscale = tailscaleTask(
     { hostname: host.name, ssh: inv.tailscale.ssh, authKey: inv.tailscale.authKey },
@@ -36,7 +51,7 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
   );
   const tailscaleSsh = tailscaleSshTask(inv.tailscale.ssh, [tailscale.id]);
   const sshd = sshdTask([tailscaleSsh.id]);
-  const ufwPackages = packagesTask('packages:ufw', ['ufw'], base);
+  const ufwPackages = packagesTask({ set: 'ufw', names: ['ufw'] }, base);
   const ufw = ufwTask(
     {
       incoming: inv.firewall.incoming as 'deny',
@@ -46,19 +61,21 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
     [sshd.id, ufwPackages.id],
   );
   const ufwDocker = ufwDockerTask(
-    host.publicPorts,
+    {
+      publicPorts: host.publicPorts,
+      privatePorts: host.role === 'control' ? DOKPLOY_PORTS.filter((p) => !host.publicPorts.includes(p)) : [],
+    },
     [ufw.id],
-    host.role === 'control' ? DOKPLOY_PORTS.filter((p) => !host.publicPorts.includes(p)) : [],
   );
   const daemonJson = daemonJsonTask(inv, [ufwDocker.id]);
   const dockerApt = docker ? aptSourceTask(dockerSource(inv.upstream.docker_apt), base) : undefined;
-  const dockerPackages = dockerPackagesTask(inv.docker.source, [
+  const dockerPackages = dockerPackagesTask({ source: inv.docker.source }, [
     daemonJson.id,
     ...(dockerApt ? [dockerApt.id] : []),
   ]);
   const dockerService = serviceTask('docker.service', [dockerPackages.id]);
   const tunnel = host.tunnel && tunnelTasks(inv, host.tunnel, base, ufw.id);
-  return [
+  const tasks: AnyTask[] = [
     tailscaleApt,
     ...(dockerApt ? [dockerApt] : []),
     ...(tunnel ? [tunnel.source] : []),
@@ -84,6 +101,7 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
     servedTask(host.name, inv.firewall.allow, [dockerService.id]),
     ...(tunnel?.rest ?? []),
   ];
+  return { tasks, foundation: { tailscale, dockerPackages, docker: dockerService } };
 }
 
 /**
@@ -99,7 +117,7 @@ function tunnelTasks(
   const api = tunnel.kind === 'api';
   const local = tunnel.kind === 'local';
   const source = aptSourceTask(cloudflaredSource(inv.upstream.cloudflared_apt), base);
-  const packages = packagesTask('packages:cloudflared', ['cloudflared'], [source.id, ufw]);
+  const packages = packagesTask({ set: 'cloudflared', names: ['cloudflared'] }, [source.id, ufw]);
   // A locally managed tunnel runs from its credentials file; the others from a token.
   const secret = local
     ? credentialsTask(tunnel.credentials, tunnel.id!, [packages.id])

@@ -1,10 +1,10 @@
-import { readLearned } from '../engine/connect.js';
+import { factsOf, type HostFacts } from '../engine/facts.js';
 import type { AnyTask } from '../engine/task.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { alloyHealth, alloyStack, type LokiTarget, lokiUnknownTask } from '../tasks/alloy.js';
 import { type ComposeStack, composeStackTask } from '../tasks/compose-stack.js';
-import { DOKPLOY, dokploySecrets, swarmTask } from '../tasks/dokploy.js';
-import { API_KEY_FILE, apiKeyTask } from '../tasks/dokploy-api.js';
+import { DOKPLOY, dokploySecrets, dokploySwarmTask } from '../tasks/dokploy.js';
+import { API_KEY_FILE, dokployApiKeyTask } from '../tasks/dokploy-api.js';
 import { DEPLOY_USER, type DesiredServer, remoteTasks } from '../tasks/dokploy-remote.js';
 import { dokployTask } from '../tasks/dokploy-task.js';
 import { GLITCHTIP, glitchtipHealth, glitchtipSecrets, glitchtipStack } from '../tasks/glitchtip.js';
@@ -21,10 +21,8 @@ import { packagesTask } from '../tasks/packages.js';
 import { type HealthCheck, stackHealthTask } from '../tasks/stack-health.js';
 import { stackDir } from '../tasks/stacks.js';
 import { controlBackupTasks } from './backups.js';
+import { type Foundation, idsOf } from './foundation.js';
 import { pitrRoleTasks } from './pitr.js';
-
-/** Tasks of the bootstrap role the stacks wait for, when the plan has them: Docker, then Tailscale. */
-const PREREQUISITE = /^(service:docker\.service|packages:docker|tailscale)$/;
 
 /** The stacks that keep generated secrets on a host, for `infra secrets show HOST STACK`. */
 export function stackSecrets(
@@ -53,16 +51,19 @@ function stackTasks(
   health: HealthCheck[],
   secrets: SecretFile[],
   pre: string[],
-): AnyTask[] {
+): { tasks: AnyTask[]; compose: AnyTask } {
   const tasks: AnyTask[] = [];
   const deps = [...pre];
   if (secrets.length) {
-    const s = hostSecretsTask(stack.project, stack.dir, secrets, pre);
+    const s = hostSecretsTask({ stack: stack.project, dir: stack.dir, files: secrets }, pre);
     tasks.push(s);
     deps.push(s.id);
   }
-  const compose = composeStackTask(stack, `stack:${stack.project}`, deps);
-  return [...tasks, compose, stackHealthTask(stack.project, health, [compose.id], stack.waitSec)];
+  const compose = composeStackTask(stack, deps);
+  const healthy = stackHealthTask({ project: stack.project, checks: health, waitSec: stack.waitSec }, [
+    compose.id,
+  ]);
+  return { tasks: [...tasks, compose, healthy], compose };
 }
 
 /**
@@ -72,11 +73,13 @@ function stackTasks(
 function glitchtipTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
   const gt = inv.glitchtip;
   const stack = glitchtipStack(host.tunnel?.routes ?? [], gt);
-  const secrets = hostSecretsTask(GLITCHTIP, stack.dir, glitchtipSecrets, pre);
+  const secrets = hostSecretsTask({ stack: GLITCHTIP, dir: stack.dir, files: glitchtipSecrets }, pre);
   const mail = glitchtipMailTask(gt, [...pre, secrets.id]);
-  const compose = composeStackTask(stack, `stack:${GLITCHTIP}`, [...pre, secrets.id, mail.id]);
-  const health = stackHealthTask(GLITCHTIP, glitchtipHealth, [compose.id], stack.waitSec);
-  const admin = gt ? [glitchtipAdminTask(gt.adminEmail, host.name, [health.id])] : [];
+  const compose = composeStackTask(stack, [...pre, secrets.id, mail.id]);
+  const health = stackHealthTask({ project: GLITCHTIP, checks: glitchtipHealth, waitSec: stack.waitSec }, [
+    compose.id,
+  ]);
+  const admin = gt ? [glitchtipAdminTask({ email: gt.adminEmail, host: host.name }, [health.id])] : [];
   return [secrets, mail, compose, health, ...admin];
 }
 
@@ -103,27 +106,43 @@ export function gateTunnelRoutes(tasks: AnyTask[]): AnyTask[] {
   return tasks.map((t) => (t.id === TUNNEL_ROUTES ? { ...t, after: [...(t.after ?? []), ...gates] } : t));
 }
 
-/** The control server's stacks: Loki + Grafana, GlitchTip, Dokploy (docs/stacks.md). */
-export function controlTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
-  return [
-    ...stackTasks(
-      observabilityStack(inv.observability.retentionDays),
-      observabilityHealth,
-      observabilitySecrets,
-      pre,
-    ),
-    ...glitchtipTasks(inv, host, pre),
-    ...dokployTasks(inv, host, pre),
-  ];
+/**
+ * The control server's stacks: Loki + Grafana, GlitchTip, Dokploy (docs/stacks.md); and Loki's
+ * stack, which the control host's own Alloy ships to.
+ */
+function controlTasks(
+  inv: Inventory,
+  host: Host,
+  pre: string[],
+  facts?: HostFacts,
+): { tasks: AnyTask[]; loki: AnyTask } {
+  const observability = stackTasks(
+    observabilityStack(inv.observability.retentionDays),
+    observabilityHealth,
+    observabilitySecrets,
+    pre,
+  );
+  return {
+    tasks: [
+      ...observability.tasks,
+      ...glitchtipTasks(inv, host, pre),
+      ...dokployTasks(inv, host, pre, facts),
+    ],
+    loki: observability.compose,
+  };
 }
 
 /** Dokploy as its installer makes it: host secret files, the swarm, then services, owner, Traefik. */
-function dokployTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
+function dokployTasks(inv: Inventory, host: Host, pre: string[], facts?: HostFacts): AnyTask[] {
   const dir = stackDir(DOKPLOY);
-  const secrets = hostSecretsTask(DOKPLOY, dir, dokploySecrets, pre);
-  const swarm = swarmTask(pre);
-  const dokploy = dokployTask(dir, inv.dokploy.ownerEmail, host.publicPorts, [...pre, secrets.id, swarm.id]);
-  return [secrets, swarm, dokploy, ...dokployRemoteTasks(inv, [dokploy.id])];
+  const secrets = hostSecretsTask({ stack: DOKPLOY, dir, files: dokploySecrets }, pre);
+  const swarm = dokploySwarmTask(pre);
+  const dokploy = dokployTask({ dir, email: inv.dokploy.ownerEmail, publicPorts: host.publicPorts }, [
+    ...pre,
+    secrets.id,
+    swarm.id,
+  ]);
+  return [secrets, swarm, dokploy, ...dokployRemoteTasks(inv, [dokploy.id], facts)];
 }
 
 /**
@@ -131,18 +150,22 @@ function dokployTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
  * has joined the tailnet (its address learned when it was bootstrapped), the orphans, the login
  * check. Also what an apps host's run converges on the control host (followUpPlan).
  */
-export function dokployRemoteTasks(inv: Inventory, after: string[]): AnyTask[] {
+export function dokployRemoteTasks(inv: Inventory, after: string[], known?: HostFacts): AnyTask[] {
   const dir = stackDir(DOKPLOY);
-  const learned = readLearned(inv.stateDir);
+  const facts = factsOf(inv.stateDir, known);
   const apps = inv.hosts.filter((h) => h.role === 'apps');
   const want: DesiredServer[] = apps.flatMap((h) => {
-    const ip = learned[h.name]?.tailnetAddress;
+    const ip = facts.of(h.name)?.tailnetAddress;
     return ip ? [{ name: h.name, ipAddress: ip, port: h.ssh.port, username: DEPLOY_USER }] : [];
   });
-  const jq = packagesTask('stack:dokploy:jq', ['jq'], after);
+  // jq reads Dokploy's answers for the API tasks: it belongs to Dokploy's stack, and is named so.
+  const jq = { ...packagesTask({ set: 'jq', names: ['jq'] }, after), id: `stack:${DOKPLOY}:jq` };
   const { apiKeyRef, apiKey } = inv.dokploy;
   const given = apiKeyRef ? { ref: apiKeyRef, value: apiKey } : undefined;
-  const key = apiKeyTask(dir, inv.dokploy.ownerEmail, 'dokploy_owner_password', [...after, jq.id], given);
+  const key = dokployApiKeyTask(
+    { dir, ownerEmail: inv.dokploy.ownerEmail, ownerFile: 'dokploy_owner_password', given },
+    [...after, jq.id],
+  );
   return [
     jq,
     key,
@@ -156,14 +179,15 @@ export function dokployRemoteTasks(inv: Inventory, after: string[]): AnyTask[] {
  * key exists, and the WAL receivers of the apps that host just made ready (roles/pitr.ts).
  * Nothing else of the control host's plan depends on an apps host.
  */
-export function followUpTasks(inv: Inventory): AnyTask[] {
+export function followUpTasks(inv: Inventory, given?: HostFacts): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
-  const learned = control ? readLearned(inv.stateDir)[control.name] : undefined;
+  const facts = factsOf(inv.stateDir, given);
+  const learned = control ? facts.of(control.name) : undefined;
   if (!control || !learned) return [];
   return [
-    ...(learned.dokployPublicKey ? dokployRemoteTasks(inv, []) : []),
-    ...(learned.backupPullKey ? controlBackupTasks(inv, control, []) : []),
-    ...pitrRoleTasks(inv, control.name, []),
+    ...(learned.dokployPublicKey ? dokployRemoteTasks(inv, [], facts) : []),
+    ...(learned.backupPullKey ? controlBackupTasks(inv, control, {}, facts) : []),
+    ...pitrRoleTasks(inv, control.name, {}, { facts }),
   ];
 }
 
@@ -172,23 +196,37 @@ export function followUpTasks(inv: Inventory): AnyTask[] {
  * uses its own tailnet address (probed); the others the one `infra` learned when it bootstrapped
  * the control host (.infra/hosts.json). Before that, the plan says what to run first.
  */
-export function alloyTasks(inv: Inventory, host: Host, pre: string[]): AnyTask[] {
+export function alloyTasks(
+  inv: Inventory,
+  host: Host,
+  pre: string[],
+  loki?: AnyTask,
+  facts?: HostFacts,
+): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
   if (!control) return [];
-  const after = host.role === 'control' ? [...pre, `stack:${OBSERVABILITY}`] : pre;
+  const after = [...pre, ...idsOf(loki)];
   let target: LokiTarget = { kind: 'local' };
   if (control.name !== host.name) {
-    const address = readLearned(inv.stateDir)[control.name]?.tailnetAddress;
-    if (!address) return [lokiUnknownTask(host.name, control.name, after)];
+    const address = factsOf(inv.stateDir, facts).of(control.name)?.tailnetAddress;
+    if (!address) return [lokiUnknownTask({ host: host.name, control: control.name }, after)];
     target = { kind: 'address', address };
   }
-  return stackTasks(alloyStack(host.name, target), alloyHealth, [], after);
+  return stackTasks(alloyStack(host.name, target), alloyHealth, [], after).tasks;
 }
 
 /** The role stacks of one host: the control server's, and Alloy everywhere. */
-export function stackRoleTasks(inv: Inventory, hostName: string, others: readonly AnyTask[]): AnyTask[] {
+export function stackRoleTasks(
+  inv: Inventory,
+  hostName: string,
+  f: Foundation,
+  facts?: HostFacts,
+): AnyTask[] {
   const host = inv.hosts.find((h) => h.name === hostName);
   if (!host) return [];
-  const pre = others.map((t) => t.id).filter((id) => PREREQUISITE.test(id));
-  return [...(host.role === 'control' ? controlTasks(inv, host, pre) : []), ...alloyTasks(inv, host, pre)];
+  // Tailscale up, then Docker's packages and engine, when the plan has them.
+  const pre = idsOf(f.tailscale, f.dockerPackages, f.docker);
+  // On the control host, Alloy waits for Loki's stack beside it.
+  const control = host.role === 'control' ? controlTasks(inv, host, pre, facts) : undefined;
+  return [...(control?.tasks ?? []), ...alloyTasks(inv, host, pre, control?.loki, facts)];
 }

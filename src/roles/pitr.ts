@@ -1,4 +1,4 @@
-import { readLearned } from '../engine/connect.js';
+import { factsOf, type HostFacts } from '../engine/facts.js';
 import type { AnyTask } from '../engine/task.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { fileTask } from '../tasks/file.js';
@@ -7,20 +7,21 @@ import {
   BASE_SCRIPT_PATH,
   BASE_UNIT,
   baseServiceUnit,
-  baseTask,
   baseTimerUnit,
   envFile,
   PITR_ETC,
   type PitrTarget,
+  pitrBaseBackupTask,
   pitrSecretsTask,
   readyTask,
   receiverTask,
   WAL_UNIT,
   walServiceUnit,
 } from '../tasks/pitr.js';
-import { sourcesTask } from '../tasks/pitr-source.js';
+import { pitrSourcesTask } from '../tasks/pitr-source.js';
 import { pgPort } from '../tasks/postgres-app.js';
 import { serviceTask } from '../tasks/service.js';
+import { type Foundation, idsOf } from './foundation.js';
 
 /**
  * Point-in-time recovery (issue 18, docs/apps.md "Point-in-time recovery"). The control host
@@ -29,18 +30,17 @@ import { serviceTask } from '../tasks/service.js';
  * receiver and takes a base backup for each ready app. Until then neither side waits or fails:
  * an app is simply not streamed yet, as with the off-host copies.
  */
-const PREREQUISITE = /^(tailscale|service:docker\.service)$/;
 
 /**
  * Pure: the apps the control host streams: on the tailnet and ready on their apps host, which
  * learned the verifier its role has (`pitrSources`; a list, as infra wrote it before, knows no
  * verifier: that host's next run learns it).
  */
-export function pitrTargets(inv: Inventory): PitrTarget[] {
-  const learned = readLearned(inv.stateDir);
+export function pitrTargets(inv: Inventory, given?: HostFacts): PitrTarget[] {
+  const facts = factsOf(inv.stateDir, given);
   const out: PitrTarget[] = [];
   for (const a of inv.apps.filter((x) => x.pitr)) {
-    const host = learned[a.host];
+    const host = facts.of(a.host);
     const sources = Array.isArray(host?.pitrSources) ? {} : (host?.pitrSources ?? {});
     const sourceVerifier = sources[a.name];
     if (!host?.tailnetAddress || !sourceVerifier) continue;
@@ -61,10 +61,10 @@ export function pitrTargets(inv: Inventory): PitrTarget[] {
   return out.sort((x, y) => x.app.localeCompare(y.app));
 }
 
-function controlTasks(inv: Inventory, others: readonly AnyTask[], only?: string): AnyTask[] {
+function controlTasks(inv: Inventory, f: Foundation, facts: HostFacts, only?: string): AnyTask[] {
   const apps = inv.apps.filter((a) => a.pitr);
   if (apps.length === 0) return [];
-  const pre = others.map((t) => t.id).filter((id) => PREREQUISITE.test(id));
+  const pre = idsOf(f.tailscale, f.docker);
   // The secret and the unit files need nothing else; only the receivers need Docker and the tailnet.
   const secrets = pitrSecretsTask(apps.map((a) => a.name).sort(), []);
   const reload = 'systemctl daemon-reload';
@@ -75,7 +75,7 @@ function controlTasks(inv: Inventory, others: readonly AnyTask[], only?: string)
   ].map((u) => fileTask({ ...u, mode: '644', onChange: reload }, []));
   const script = fileTask({ path: BASE_SCRIPT_PATH, content: BASE_SCRIPT, mode: '755' }, []);
   const shared = [...pre, secrets.id, script.id, ...units.map((u) => u.id)];
-  const targets = pitrTargets(inv).filter((t) => !only || t.app === only);
+  const targets = pitrTargets(inv, facts).filter((t) => !only || t.app === only);
   const perApp = targets.flatMap((t) => {
     const ready = readyTask(t, [secrets.id]);
     // A changed env file restarts the receiver: it reads the address and port at start only.
@@ -90,37 +90,39 @@ function controlTasks(inv: Inventory, others: readonly AnyTask[], only?: string)
     );
     const wal = receiverTask(t.app, [...shared, env.id]);
     const timer = serviceTask(`${BASE_UNIT}@${t.app}.timer`, [...shared, env.id]);
-    return [ready, env, wal, timer, baseTask(t.app, [wal.id])];
+    return [ready, env, wal, timer, pitrBaseBackupTask(t.app, [wal.id])];
   });
   return [secrets, script, ...units, ...perApp];
 }
 
-function appsTasks(inv: Inventory, host: Host, others: readonly AnyTask[]): AnyTask[] {
+function appsTasks(inv: Inventory, host: Host, appStacks: readonly AnyTask[], facts: HostFacts): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
   if (!control) return [];
-  const facts = readLearned(inv.stateDir)[control.name];
-  const address = facts?.tailnetAddress;
-  const verifiers = facts?.pitrVerifiers ?? {};
+  const known = facts.of(control.name);
+  const address = known?.tailnetAddress;
+  const verifiers = known?.pitrVerifiers ?? {};
   const apps = inv.apps
     .filter((a) => a.pitr && a.host === host.name && verifiers[a.name])
     .map((a) => ({ app: a.name, verifier: verifiers[a.name]! }));
   if (!address || apps.length === 0) return [];
-  const stacks = others.map((t) => t.id).filter((id) => /^app:[^:]+:postgres$/.test(id));
-  return [sourcesTask(apps, control.name, address, stacks)];
+  return [pitrSourcesTask({ apps, controlHost: control.name, control: address }, idsOf(...appStacks))];
 }
 
 /**
- * Both roles' part in point-in-time recovery; `only`: the control host's receiver of that app
- * alone (a restore must not wait on, or fail for, other apps of a host that is down).
+ * Both roles' part in point-in-time recovery. The control host's receivers wait for Docker and
+ * Tailscale (`f`); an apps host's sources for its apps' PostgreSQL stacks (`appStacks`).
+ * `only`: the control host's receiver of that app alone (a restore must not wait on, or fail
+ * for, other apps of a host that is down).
  */
 export function pitrRoleTasks(
   inv: Inventory,
   hostName: string,
-  others: readonly AnyTask[],
-  only?: string,
+  f: Foundation,
+  o: { appStacks?: readonly AnyTask[]; only?: string; facts?: HostFacts } = {},
 ): AnyTask[] {
   const host = inv.hosts.find((h) => h.name === hostName);
-  if (host?.role === 'control') return controlTasks(inv, others, only);
-  if (host?.role === 'apps') return appsTasks(inv, host, others);
+  const facts = factsOf(inv.stateDir, o.facts);
+  if (host?.role === 'control') return controlTasks(inv, f, facts, o.only);
+  if (host?.role === 'apps') return appsTasks(inv, host, o.appStacks ?? [], facts);
   return [];
 }

@@ -91,7 +91,8 @@ export function alloyStack(hostName: string, target: LokiTarget): ComposeStack {
  * waiting rather than failed. The apply step is never run (the engine does not apply a waiting
  * task); it refuses anyway, should a caller ever bypass that.
  */
-export function lokiUnknownTask(hostName: string, control: string, after: string[]): Task<null> {
+export function lokiUnknownTask(want: { host: string; control: string }, after: string[] = []): Task<null> {
+  const { host: hostName, control } = want;
   const why = `ship ${hostName}'s container logs to Loki on ${control}: ${control}'s tailnet address is not known yet — run: infra bootstrap ${control} first`;
   return {
     id: `stack:${ALLOY}`,

@@ -20,7 +20,7 @@ export function parsePublicKey(out: string): string | undefined {
  * The control host's pull key: generated once on the host (the private half never leaves it);
  * its public half is learned, so the apps hosts' plans can authorize it (read-only).
  */
-export function pullKeyTask(hostName: string, after: string[]): Task<string | undefined> {
+export function backupPullKeyTask(hostName: string, after: string[]): Task<string | undefined> {
   return {
     id: 'backup-pull:key',
     after,
@@ -79,7 +79,12 @@ export function diffCopies(app: string, host: string, s: CopyState): Change[] {
 }
 
 /** One app's copies on the control host; apply pulls that app now. */
-export function copiesTask(t: PullTarget, host: string, after: string[]): Task<CopyState> {
+/** The control host's copies of one app (`target`), pulled by `host`. */
+export function backupCopiesTask(
+  want: { target: PullTarget; host: string },
+  after: string[] = [],
+): Task<CopyState> {
+  const { target: t, host } = want;
   const d = shq(copiesDir(t.app));
   return {
     id: `backup-copies:${t.app}`,

@@ -3,6 +3,7 @@ import { shCmd, shq } from '../quote.js';
 import { OFFSITE_SCRIPT_PATH } from './backup-offsite.js';
 import { COPIES_DIR, PULL_CONF, PULL_KEY, PULL_KNOWN_HOSTS } from './backup-pull.js';
 import { PULL_USER } from './backup-serve.js';
+import { scratchDir } from './lib/file.js';
 import { MANIFEST_PSQL_FLAGS, MANIFEST_SQL } from './pg-backup.js';
 
 /**
@@ -36,7 +37,7 @@ case "$app" in ''|*[!a-z0-9-]*) echo "infra-backup-drill: bad app name" >&2; exi
 case "$major" in ''|*[!0-9]*) echo "infra-backup-drill: bad major" >&2; exit 2;; esac
 case "$name" in ''|"$app"-[0-9]*T[0-9]*Z.dump) ;; *) echo "infra-backup-drill: bad backup name" >&2; exit 2;; esac
 mkdir -p ${DRILL_STATE_DIR}
-work=$(mktemp -d /var/tmp/infra-drill.XXXXXX)
+${scratchDir('work', '/var/tmp/infra-drill')}
 c="infra-drill-$app-$$"
 trap 'docker rm -f "$c" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 record() { printf '%s %s %s %s %s\\n' "$1" "$(date +%s)" "\${name:-none}" "$from" "$2" > ${DRILL_STATE_DIR}/$app.last; }
@@ -168,7 +169,12 @@ export function diffDrill(app: string, s: DrillState): Change[] {
   return [];
 }
 
-export function drillTask(app: string, major: number, after: string[]): Task<DrillState> {
+/** The drill of one app's copies, into a throwaway server of the app's `major`. */
+export function backupDrillTask(
+  want: { app: string; major: number },
+  after: string[] = [],
+): Task<DrillState> {
+  const { app, major } = want;
   const d = shq(`${COPIES_DIR}/${app}`);
   return {
     id: `backup-drill:${app}`,

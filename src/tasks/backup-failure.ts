@@ -1,5 +1,6 @@
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
+import type { AppBackups } from './backup-timer.js';
 import { FAILED_DIR, runBackupScript } from './pg-backup.js';
 
 /**
@@ -29,7 +30,8 @@ export function diffBackupFailure(app: string, f: BackupFailure): Change[] {
   ];
 }
 
-export function backupFailureTask(app: string, retentionDays: number, after: string[]): Task<BackupFailure> {
+export function backupFailureTask(want: AppBackups, after: string[] = []): Task<BackupFailure> {
+  const { app, retentionDays } = want;
   return {
     id: `app:${app}:backup-failure`,
     after,

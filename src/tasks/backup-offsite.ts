@@ -2,6 +2,7 @@ import type { Change, Task } from '../engine/task.js';
 import type { OffsiteSettings } from '../inventory/offsite.js';
 import { shCmd, shq } from '../quote.js';
 import { COPIES_DIR } from './backup-pull.js';
+import { scratchDir } from './lib/file.js';
 import { PITR_DIR } from './pitr.js';
 
 /**
@@ -56,7 +57,7 @@ export RESTIC_PASSWORD_FILE="$conf/password" RESTIC_CACHE_DIR=/var/cache/infra-r
 # Only infra's snapshots of this host; grouped by host and tag, so adding a path keeps one history.
 host=$(uname -n)
 mkdir -p "$state"
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+${scratchDir('tmp')}; trap 'rm -rf "$tmp"' EXIT
 r() { timeout "\${INFRA_RESTIC_TIMEOUT:-3600}" restic "$@"; }
 record() { printf '%s %s %s\\n' "$1" "$(date +%s)" "$2" > "$state/last"; }
 fail() { record failed "$*"; echo "infra-backup-offsite: $*" >&2; exit 1; }

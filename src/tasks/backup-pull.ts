@@ -1,5 +1,6 @@
 import { shCmd } from '../quote.js';
 import { PULL_USER } from './backup-serve.js';
+import { scratchFile } from './lib/file.js';
 
 /**
  * The control host's side of the off-host copies (docs/apps.md "Backups"). It pulls: over the
@@ -44,7 +45,7 @@ fi
 app="$1"; addr="$2"; port="$3"; keep="$4"
 case "$app" in ''|*[!a-z0-9-]*) echo "infra-backup-pull: bad app name" >&2; exit 2;; esac
 dir=${COPIES_DIR}/$app
-err=$(mktemp)
+${scratchFile('err')}
 fail() {
   set +f
   rm -f "$dir"/.*.partial

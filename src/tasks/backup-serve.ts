@@ -110,7 +110,7 @@ export function serveFiles(publicKey: string): DesiredFile[] {
   ];
 }
 
-export function serveTasks(publicKey: string, after: string[]): Task[] {
+export function backupServeTasks(publicKey: string, after: string[]): Task[] {
   const user = pullUserTask(after);
   return [user, ...serveFiles(publicKey).map((f) => fileTask(f, [user.id]) as Task)];
 }

@@ -46,7 +46,14 @@ export function backupScriptTask(after: string[]): Task {
 }
 
 /** The unit files and the enabled, active timer of one app. */
-export function backupTimerTasks(app: string, retentionDays: number, after: string[]): AnyTask[] {
+/** An app's dumps: the nightly `infra-pg-backup APP DAYS` keeps `retentionDays` of them. */
+export interface AppBackups {
+  app: string;
+  retentionDays: number;
+}
+
+export function backupTimerTasks(want: AppBackups, after: string[] = []): AnyTask[] {
+  const { app, retentionDays } = want;
   const unit = unitName(app);
   const reload = 'systemctl daemon-reload';
   const service = fileTask(
@@ -101,7 +108,8 @@ export function diffFreshness(app: string, f: Freshness): Change[] {
   ];
 }
 
-export function freshnessTask(app: string, retentionDays: number, after: string[]): Task<Freshness> {
+export function backupFreshnessTask(want: AppBackups, after: string[] = []): Task<Freshness> {
+  const { app, retentionDays } = want;
   const d = shq(backupDir(app));
   return {
     id: `app:${app}:backup`,

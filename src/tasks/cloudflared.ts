@@ -81,23 +81,45 @@ export function parseToken(stdout: string): TokenState {
   return { exists: true, mode, owner, sha256: kv.get('sha') ?? '' };
 }
 
-/** Only a hash comes back from the host. Without the token (check without secrets) content is not compared. */
-export function diffToken(token: Secret | undefined, s: TokenState): Change[] {
-  if (!s.exists) return [{ summary: `create ${CF_TOKEN} (mode 600, content hidden)`, kind: 'file-missing' }];
+/**
+ * Pure: a root-only secret file against its secret. Only a hash comes back from the host;
+ * without the secret (check without secrets) content is not compared. `holds` says what the
+ * file is for, in place of its content, which is never shown.
+ */
+export function diffSecretFile(
+  file: string,
+  secret: Secret | undefined,
+  s: TokenState,
+  holds: string,
+): Change[] {
+  if (!s.exists) return [{ summary: `create ${file} (mode 600, content hidden)`, kind: 'file-missing' }];
   const changes: Change[] = [];
-  if (token && s.sha256 !== sha256(token.reveal()))
-    changes.push({
-      summary: `update ${CF_TOKEN} (content hidden: it holds the tunnel token)`,
-      kind: 'file-content',
-    });
+  if (secret && s.sha256 !== sha256(secret.reveal()))
+    changes.push({ summary: `update ${file} (content hidden: ${holds})`, kind: 'file-content' });
   if (s.mode !== '600' || s.owner !== 'root')
     changes.push({
-      summary: `chmod 600, chown root ${CF_TOKEN} (was ${s.mode} ${s.owner})`,
+      summary: `chmod 600, chown root ${file} (was ${s.mode} ${s.owner})`,
       kind: 'file-mode',
       expected: '600 root',
       actual: `${s.mode} ${s.owner}`,
     });
   return changes;
+}
+
+export const diffToken = (token: Secret | undefined, s: TokenState): Change[] =>
+  diffSecretFile(CF_TOKEN, token, s, 'it holds the tunnel token');
+
+/**
+ * Shell: stdin (the secret, as given: no newline added, so its hash is the secret's) into the
+ * root-only `file`, then cloudflared restarted if it runs, to read it.
+ */
+export function secretFileScript(file: string): string {
+  return [
+    `mkdir -p --mode=0755 ${shq(CF_DIR)}`,
+    'umask 077',
+    atomicWrite({ path: file, mode: '0600', owner: 'root:root' }),
+    RESTART_IF_RUNNING,
+  ].join('\n');
 }
 
 /** The token task's id: the Cloudflare side publishes nothing before it converged (session.ts). */
@@ -113,18 +135,7 @@ export function tokenTask(token: Secret | undefined, after: string[] = []): Task
     apply: () => {
       if (!token)
         throw new Error('the tunnel token is not set (hosts.<host>.tunnel.token, or fetched by tunnel.name)');
-      return [
-        {
-          // The token arrives on stdin, written without a newline so its hash is the token's.
-          script: [
-            `mkdir -p --mode=0755 ${shq(CF_DIR)}`,
-            'umask 077',
-            atomicWrite({ path: CF_TOKEN, mode: '0600', owner: 'root:root' }),
-            RESTART_IF_RUNNING,
-          ].join('\n'),
-          stdin: token.reveal(),
-        },
-      ];
+      return [{ script: secretFileScript(CF_TOKEN), stdin: token.reveal() }];
     },
   };
 }

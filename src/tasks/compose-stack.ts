@@ -258,13 +258,10 @@ export function writeHashCacheScript(s: Pick<ComposeStack, 'project' | 'dir'>): 
   ].join('\n');
 }
 
-export function composeStackTask(
-  s: ComposeStack,
-  id = `stack:${s.project}`,
-  after: string[] = [],
-): Task<StackState> {
+/** A compose stack up as rendered: task `stack:<project>`. */
+export function composeStackTask(s: ComposeStack, after: string[] = []): Task<StackState> {
   return {
-    id,
+    id: `stack:${s.project}`,
     after,
     ...probeFields(composeProbe(s)),
     parse: parseStackProbe,

@@ -123,11 +123,10 @@ export function deployUserScript(line: string | undefined): string {
  * control host ran; without them the task waits for it (the user is made once it can be used).
  */
 export function deployUserTask(
-  control: string,
-  publicKey: string | undefined,
-  from: string | undefined,
-  after: string[],
+  want: { control: string; publicKey: string | undefined; from: string | undefined },
+  after: string[] = [],
 ): Task<DeployUserState> {
+  const { control, publicKey, from } = want;
   const line = publicKey && from ? authorizedLine(publicKey, from) : undefined;
   return {
     id: `user:${DEPLOY_USER}`,

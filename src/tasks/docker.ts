@@ -44,10 +44,12 @@ export interface DockerPackagesState {
   packages: PackagesState;
 }
 
+/** The engine's packages, from Docker's repository or Debian's (`docker.source`). */
 export function dockerPackagesTask(
-  source: 'docker' | 'distro',
+  want: { source: 'docker' | 'distro' },
   after: string[] = [],
 ): Task<DockerPackagesState> {
+  const { source } = want;
   return {
     id: 'packages:docker',
     after,
@@ -63,12 +65,15 @@ export function dockerPackagesTask(
   };
 }
 
+/** What daemon.json is made of: the inventory's `docker` (log rotation) and `upstream` (mirror). */
+export type DaemonJsonWant = Pick<Inventory, 'docker' | 'upstream'>;
+
 /**
  * The engine's config. "ip": "127.0.0.1" makes `-p 8080:80` (no address given) publish on
  * loopback only, so nothing reaches a public address unless a compose file names it; logs
  * rotate; the registry mirror (the lab's registry) is trusted over plain HTTP only if it is HTTP.
  */
-export function daemonJson(inv: Pick<Inventory, 'docker' | 'upstream'>): string {
+export function daemonJson(inv: DaemonJsonWant): string {
   const mirror = inv.upstream.registry_mirror;
   const doc: Record<string, unknown> = {
     ip: '127.0.0.1',
@@ -81,14 +86,14 @@ export function daemonJson(inv: Pick<Inventory, 'docker' | 'upstream'>): string 
 }
 
 /** Written before the engine is installed, so it starts with it; a change restarts a running engine. */
-export function daemonJsonTask(inv: Pick<Inventory, 'docker' | 'upstream'>, after: string[] = []) {
-  const want: DesiredFile = {
+export function daemonJsonTask(want: DaemonJsonWant, after: string[] = []) {
+  const file: DesiredFile = {
     path: '/etc/docker/daemon.json',
-    content: daemonJson(inv),
+    content: daemonJson(want),
     mode: '644',
     onChange: 'if systemctl is-active -q docker; then systemctl restart docker; fi',
   };
-  return fileTask(want, after);
+  return fileTask(file, after);
 }
 
 export interface Published {

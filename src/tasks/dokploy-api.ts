@@ -176,13 +176,11 @@ export function writeApiKeyScript(dir: string, ref: string): string {
   ].join('\n');
 }
 
-export function apiKeyTask(
-  dir: string,
-  ownerEmail: string | undefined,
-  ownerFile: string,
-  after: string[],
-  given?: GivenKey,
+export function dokployApiKeyTask(
+  want: { dir: string; ownerEmail: string | undefined; ownerFile: string; given?: GivenKey },
+  after: string[] = [],
 ): Task<ApiKeyState> {
+  const { dir, ownerEmail, ownerFile, given } = want;
   return {
     id: 'stack:dokploy:api-key',
     after,

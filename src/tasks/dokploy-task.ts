@@ -203,11 +203,10 @@ export function dokployRefusal(st: DokployState, dir: string, email: string | un
 }
 
 export function dokployTask(
-  dir: string,
-  email: string | undefined,
-  publicPorts: readonly number[],
-  after: string[],
+  want: { dir: string; email: string | undefined; publicPorts: readonly number[] },
+  after: string[] = [],
 ): Task<DokployState> {
+  const { dir, email, publicPorts } = want;
   return {
     id: 'stack:dokploy',
     after,

@@ -111,7 +111,7 @@ export function swarmScript(st: SwarmState): string {
   return lines.join('\n');
 }
 
-export function swarmTask(after: string[]): Task<SwarmState> {
+export function dokploySwarmTask(after: string[]): Task<SwarmState> {
   return {
     id: `stack:${DOKPLOY}:swarm`,
     after,

@@ -86,7 +86,12 @@ export function createAdminScript(email: string): string {
   ].join('\n');
 }
 
-export function glitchtipAdminTask(email: string, host: string, after: string[]): Task<AdminState> {
+/** GlitchTip's superuser `email` on `host` (the host names it in the message with its password). */
+export function glitchtipAdminTask(
+  want: { email: string; host: string },
+  after: string[] = [],
+): Task<AdminState> {
+  const { email, host } = want;
   return {
     id: `stack:${GLITCHTIP}:superuser`,
     after,

@@ -116,11 +116,10 @@ export function secretsScript(dir: string, files: readonly SecretFile[]): string
  * (knowing the image's uid needs the image); a chown by hand shows up as the service failing.
  */
 export function hostSecretsTask(
-  stack: string,
-  dir: string,
-  files: readonly SecretFile[],
-  after: string[],
+  want: { stack: string; dir: string; files: readonly SecretFile[] },
+  after: string[] = [],
 ): Task<SecretFileState[]> {
+  const { stack, dir, files } = want;
   return {
     id: `stack:${stack}:secrets`,
     after,

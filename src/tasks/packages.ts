@@ -45,18 +45,17 @@ export const packagesRead = (names: readonly string[]): SharedRead => ({
 });
 export const PACKAGES_PRINT = `printf '%s\\n' "$infra_packages"`;
 
-/**
- * Debian packages present (never removed: a package not in the inventory is not ours to judge).
- * `id` lets several package sets coexist (base, docker, …).
- */
-export function packagesTask(
-  id: string,
-  names: readonly string[],
-  after: string[] = [],
-): Task<PackagesState> {
-  const wanted = [...new Set(names)].sort();
+/** A named set of Debian packages: `set` names the task (`packages:<set>`), so sets coexist. */
+export interface PackageSet {
+  set: string;
+  names: readonly string[];
+}
+
+/** Debian packages present (never removed: a package not in the inventory is not ours to judge). */
+export function packagesTask(want: PackageSet, after: string[] = []): Task<PackagesState> {
+  const wanted = [...new Set(want.names)].sort();
   return {
-    id,
+    id: `packages:${want.set}`,
     after,
     // Each task reads its own names from the host's one dpkg-query.
     probe: PACKAGES_PRINT,

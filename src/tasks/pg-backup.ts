@@ -1,4 +1,5 @@
 import { shCmd, shq } from '../quote.js';
+import { scratchFile } from './lib/file.js';
 import { APPS_DIR } from './postgres-app.js';
 
 /** Dumps live beside their checksum: /var/backups/infra/<app>/<app>-<UTC stamp>.dump{,.sha256}. */
@@ -45,7 +46,7 @@ app="$1"; keep="\${2:-14}"
 case "$app" in ''|*[!a-z0-9-]*) echo "infra-pg-backup: bad app name" >&2; exit 2;; esac
 stack=${APPS_DIR}/$app
 dir=${BACKUPS_DIR}/$app
-err=$(mktemp)
+${scratchFile('err')}
 fail() {
   mkdir -p ${FAILED_DIR}
   printf '%s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" > ${FAILED_DIR}/$app.failed || true

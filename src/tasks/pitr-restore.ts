@@ -1,5 +1,6 @@
 import { InfraError } from '../errors.js';
 import { shCmd, shq } from '../quote.js';
+import { base64Output } from './lib/file.js';
 import { pitrDir } from './pitr.js';
 import { dataMount, imageOf, volumeName } from './postgres-app.js';
 
@@ -78,7 +79,7 @@ export function chooseBase(bases: readonly ArchiveBase[], at: Date | 'latest'): 
 /** Shell (control host): the base backup and its archive's WAL as one gzip'd tar on stdout, base64. */
 export function bundleScript(app: string, b: ArchiveBase): string {
   const root = b.set ? `${pitrDir(app)}/${b.set}` : pitrDir(app);
-  return `cd ${shq(root)} && tar -czf - ${shq(`base/${b.stamp}`)} wal | base64 -w0`;
+  return base64Output(`cd ${shq(root)} && tar -czf - ${shq(`base/${b.stamp}`)} wal`);
 }
 
 /** Shell (target host): unpack the bundle into the staging dir; WAL ready for restore_command. */

@@ -170,12 +170,11 @@ const DOWN = parseSource('down');
  * Every app of one apps host in one task, so the host learns one list: the apps ready to stream
  * (role and pg_hba in place), which the control host's plan starts receivers for.
  */
-export function sourcesTask(
-  apps: readonly SourceApp[],
-  controlHost: string,
-  control: string,
-  after: string[],
+export function pitrSourcesTask(
+  want: { apps: readonly SourceApp[]; controlHost: string; control: string },
+  after: string[] = [],
 ): Task<Record<string, SourceState>> {
+  const { apps, controlHost, control } = want;
   const diffAll = (m: Record<string, SourceState>) =>
     apps.flatMap((a) => diffSource(a.app, control, a.verifier, m[a.app] ?? DOWN));
   return {

@@ -294,7 +294,7 @@ export function diffBase(app: string, s: BaseState): Change[] {
   ];
 }
 
-export function baseTask(app: string, after: string[]): Task<BaseState> {
+export function pitrBaseBackupTask(app: string, after: string[]): Task<BaseState> {
   const d = shq(`${pitrDir(app)}/base`);
   return {
     id: `pitr:${app}:base`,

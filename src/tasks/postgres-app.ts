@@ -128,7 +128,11 @@ export function passwordScript(app: string, major: number): string {
 export const chownPasswordScript = (app: string, major: number) =>
   chownToImageUser(passwordFile(app), imageOf(major), 'postgres');
 
-export function passwordTask(app: string, major: number, after: string[]): Task<PasswordState> {
+export function pgPasswordTask(
+  want: Pick<PgApp, 'name' | 'major'>,
+  after: string[] = [],
+): Task<PasswordState> {
+  const { name: app, major } = want;
   const f = shq(passwordFile(app));
   return {
     id: `app:${app}:password`,
@@ -183,26 +187,29 @@ export function diffMajor(app: string, want: number, recorded: number | null): C
   ];
 }
 
-export function majorTask(app: string, want: number, after: string[]): Task<number | null> {
+/** The major an app's data directory was created with, recorded once; a change is refused (upgrade-pg). */
+export function pgMajorTask(want: Pick<PgApp, 'name' | 'major'>, after: string[] = []): Task<number | null> {
+  const { name: app, major } = want;
   return {
     id: `app:${app}:pg-major`,
     after,
     probe: `cat ${shq(majorFile(app))} 2>/dev/null || echo none`,
     parse: (out) => (/^\d+$/.test(out.trim()) ? Number(out.trim()) : null),
-    diff: (recorded) => diffMajor(app, want, recorded),
+    diff: (recorded) => diffMajor(app, major, recorded),
     apply: (recorded, changes) =>
       recorded === null
         ? [
             {
-              script: `mkdir -p ${shq(appDir(app))} && chmod 700 ${shq(appDir(app))} && echo ${want} > ${shq(majorFile(app))}`,
+              script: `mkdir -p ${shq(appDir(app))} && chmod 700 ${shq(appDir(app))} && echo ${major} > ${shq(majorFile(app))}`,
             },
           ]
         : [refusal(`refused: ${changes[0]!.summary}`)],
   };
 }
 
-export function postgresStackTask(app: PgApp, after: string[]): Task {
-  return composeStackTask(postgresStack(app), `app:${app.name}:postgres`, after);
+export function postgresStackTask(app: PgApp, after: string[] = []): Task {
+  // An app's stack is named as the app's, beside its major and password (`app:<name>:…`).
+  return { ...composeStackTask(postgresStack(app), after), id: `app:${app.name}:postgres` };
 }
 
 /** Pure: app stacks on the host that the inventory no longer lists. */
@@ -218,7 +225,7 @@ export function diffOrphans(wanted: readonly string[], running: readonly string[
     }));
 }
 
-export function orphansTask(wanted: readonly string[], after: string[]): Task<string[]> {
+export function appOrphansTask(wanted: readonly string[], after: string[]): Task<string[]> {
   return {
     id: 'apps:orphans',
     after,

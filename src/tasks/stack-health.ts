@@ -124,12 +124,16 @@ export function waitHealthyScript(project: string, checks: readonly HealthCheck[
   ].join('\n');
 }
 
-export function stackHealthTask(
-  project: string,
-  checks: readonly HealthCheck[],
-  after: string[],
-  waitSec = 120,
-): Task<HealthState> {
+/** A stack's health: its project, what answers for it, how long a restart may take to be healthy. */
+export interface StackHealth {
+  project: string;
+  checks: readonly HealthCheck[];
+  /** Default 120. */
+  waitSec?: number;
+}
+
+export function stackHealthTask(want: StackHealth, after: string[] = []): Task<HealthState> {
+  const { project, checks, waitSec = 120 } = want;
   return {
     id: `stack:${project}:health`,
     after,

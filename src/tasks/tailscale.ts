@@ -116,7 +116,7 @@ export function tailscaleTask(want: TailscaleWant, after: string[] = []): Task<T
  * it can drop a session that came in over Tailscale SSH, so it runs under the lockout guard and
  * accepts that risk explicitly; the rollback sets the probed value back.
  */
-export function tailscaleSshTask(ssh: boolean, after: string[] = ['tailscale']): Task<TailscaleState> {
+export function tailscaleSshTask(ssh: boolean, after: string[] = []): Task<TailscaleState> {
   const setSsh = (on: boolean) => `tailscale set --ssh=${on} --accept-risk=lose-ssh`;
   return {
     id: 'tailscale:ssh',

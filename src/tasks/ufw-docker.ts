@@ -114,11 +114,10 @@ export function writeRulesScript(content: string): { script: string; stdin: stri
  * runs under the lockout guard; the rollback writes the probed file back and reloads.
  */
 export function ufwDockerTask(
-  publicPorts: readonly number[],
+  want: { publicPorts: readonly number[]; privatePorts?: readonly number[] },
   after: string[] = [],
-  privatePorts: readonly number[] = [],
 ): Task<FileState> {
-  const block = dockerUserBlock(publicPorts, privatePorts);
+  const block = dockerUserBlock(want.publicPorts, want.privatePorts ?? []);
   return {
     id: 'ufw:docker',
     after,

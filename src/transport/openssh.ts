@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { type Path, pathsFor, readLearned } from '../engine/connect.js';
+import { type Path, pathsFor } from '../engine/connect.js';
+import { HostFacts } from '../engine/facts.js';
 import { InfraError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { shq } from '../quote.js';
@@ -54,7 +55,7 @@ export function pickPath(paths: readonly Path[], answered: readonly boolean[]): 
 
 /** The tailnet once known and answering (public SSH closes after bootstrap), else the public address. */
 export async function choosePath(inv: Inventory, host: Host): Promise<Path> {
-  const paths = pathsFor(host, readLearned(inv.stateDir));
+  const paths = pathsFor(host, HostFacts.load(inv.stateDir));
   if (paths.length === 1) return paths[0]!;
   const answered = await Promise.all(paths.map((p) => tcpAnswers(p.address, host.ssh.port, 3000)));
   return pickPath(paths, answered);

@@ -5,11 +5,17 @@ import { shq } from '../../quote.js';
  * The file idioms every task needs, as builders that take raw values and quote inside: a file's
  * content read back (base64, so any byte survives the trip), an atomic replace from stdin, and a
  * restore for rollbacks. The scripts are POSIX sh (dash), tested for real in
- * test/unit/tasks/lib/file.test.ts.
+ * test/unit/tasks/lib/file.run.test.ts.
  */
 
 /** Shell expression printing a file's content as one base64 line (no trailing newline). */
 export const base64Of = (file: string) => `base64 -w0 < ${shq(file)}`;
+
+/**
+ * Shell: `command`'s whole output as one base64 line (no trailing newline), for bytes that must
+ * cross the transport as text (a tar stream); `base64 -d` on the other side reads it back.
+ */
+export const base64Output = (command: string) => `${command} | base64 -w0`;
 
 /** Pure: the inverse of `base64Of`. */
 export const fromBase64 = (b64: string) => Buffer.from(b64.trim(), 'base64').toString('utf8');
@@ -134,6 +140,14 @@ export function restoreFile(file: string, content: string | null): string {
  * The caller removes it (`trap 'rm -f "$h"' EXIT`, or `rm -f` when done).
  */
 export const scratchFile = (name: string) => `${name}=$(mktemp)`;
+
+/**
+ * Shell setting the variable `name` to a new private scratch directory (mode 700: mktemp -d
+ * creates it u+rwx only), under $TMPDIR or /tmp, or as `prefix`.XXXXXX when given (a larger
+ * disk: /var/tmp). The caller removes it (`trap 'rm -rf "$work"' EXIT`).
+ */
+export const scratchDir = (name: string, prefix?: string) =>
+  `${name}=$(mktemp -d${prefix ? ` ${shq(`${prefix}.XXXXXX`)}` : ''})`;
 
 /**
  * Runs `command` with $f naming a 0600 file on tmpfs that holds stdin (a key), removed whatever

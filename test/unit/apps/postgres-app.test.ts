@@ -4,8 +4,8 @@ import {
   dataMount,
   diffMajor,
   diffOrphans,
-  majorTask,
-  passwordTask,
+  pgMajorTask,
+  pgPasswordTask,
   pgPort,
   renderPostgresCompose,
 } from '../../../src/tasks/postgres-app.js';
@@ -98,7 +98,7 @@ describe('the major recorded on the host', () => {
   it('refuses a change with the command that does it', () => {
     const [c] = diffMajor('xhosa', 18, 16);
     expect(c!.summary).toMatch(/infra upgrade-pg xhosa --to 18/);
-    const t = majorTask('xhosa', 18, []);
+    const t = pgMajorTask({ name: 'xhosa', major: 18 });
     const [step] = t.apply(16, [c!]);
     expect(step!.script).toMatch(/exit 1$/);
     expect(step!.script).toContain('refused:');
@@ -106,7 +106,7 @@ describe('the major recorded on the host', () => {
   });
 
   it('records the major when none is there', () => {
-    const t = majorTask('xhosa', 16, []);
+    const t = pgMajorTask({ name: 'xhosa', major: 16 });
     expect(t.parse('none\n')).toBeNull();
     expect(t.parse('16\n')).toBe(16);
     expect(t.apply(null, [])[0]!.script).toContain('echo 16 > /srv/infra/apps/xhosa/pg-major');
@@ -114,7 +114,7 @@ describe('the major recorded on the host', () => {
 });
 
 describe('the password', () => {
-  const t = passwordTask('beanstock', 18, []);
+  const t = pgPasswordTask({ name: 'beanstock', major: 18 });
   it('is generated only when missing, never rotated', () => {
     expect(t.diff(t.parse('missing\n')).map((c) => c.kind)).toEqual(['secret-missing']);
     expect(t.diff(t.parse('600\n'))).toEqual([]);

@@ -22,7 +22,7 @@ describe('a failed backup stays visible until one succeeds', () => {
       'the last backup of xhosa failed at 2026-12-01T17:40:00Z: the dump of xhosa',
     );
     expect(c?.summary).toContain('is /var/backups/infra/xhosa full?');
-    const t = backupFailureTask('xhosa', 14, []);
+    const t = backupFailureTask({ app: 'xhosa', retentionDays: 14 });
     expect(t.probe).toContain(`${FAILED_DIR}/xhosa.failed`);
     expect(t.apply(null, [])[0]!.script).toBe('/usr/local/sbin/infra-pg-backup xhosa 14');
   });

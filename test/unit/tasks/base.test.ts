@@ -18,7 +18,7 @@ describe('packages', () => {
     expect(missingPackages(parseDpkgStatus(out, wanted))).toEqual(missing);
   });
   it('diff names what is missing; apply installs only that, non-interactively', () => {
-    const t = packagesTask('packages:base', wanted);
+    const t = packagesTask({ set: 'base', names: wanted });
     const state = t.parse('curl ii \n');
     expect(t.diff(state)).toEqual([
       { summary: 'install tzdata, ufw', kind: 'package-missing', expected: ['tzdata', 'ufw'], actual: null },

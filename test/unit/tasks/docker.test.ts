@@ -32,7 +32,7 @@ describe('docker packages', () => {
     ['client missing', 'docker.io ii \ndocker-compose ii \n', ['install docker-cli']],
     ['converged', 'docker.io ii \ndocker-cli ii \ndocker-compose ii \n', []],
   ])('distro on trixie: %s', (_n, dpkg, summaries) => {
-    const t = dockerPackagesTask('distro');
+    const t = dockerPackagesTask({ source: 'distro' });
     const s = t.parse(`@@os\nos=debian\ncodename=trixie\narch=amd64\n@@dpkg\n${dpkg}`);
     expect(t.diff(s).map((c) => c.summary)).toEqual(summaries);
   });
@@ -137,11 +137,11 @@ describe('DOCKER-USER rules in after.rules', () => {
     ['converged', withDockerBlock(stock, dockerUserBlock([])), []],
     ['block edited by hand', withDockerBlock(stock, dockerUserBlock([8443])), ['file-content']],
   ])('%s', (_n, content, kinds) => {
-    const t = ufwDockerTask([]);
+    const t = ufwDockerTask({ publicPorts: [] });
     expect(t.diff(t.parse(`640 root root\n${b64(content)}\n`)).map((c) => c.kind)).toEqual(kinds);
   });
   it('rollback writes the probed file back and reloads a running firewall', () => {
-    const t = ufwDockerTask([]);
+    const t = ufwDockerTask({ publicPorts: [] });
     const r = t.rollback!(t.parse(`640 root root\n${b64(stock)}\n`));
     expect(r).toContain(b64(stock));
     expect(r).toContain('ufw reload');

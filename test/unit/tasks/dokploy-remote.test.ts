@@ -13,7 +13,7 @@ import {
   diffDeployUser,
   parseDeployUser,
 } from '../../../src/tasks/deploy-user.js';
-import { answer, apiKeyTask, diffApiKey, parseApiKey } from '../../../src/tasks/dokploy-api.js';
+import { answer, diffApiKey, dokployApiKeyTask, parseApiKey } from '../../../src/tasks/dokploy-api.js';
 import {
   type DesiredServer,
   type DokployServer,
@@ -213,7 +213,7 @@ describe("Dokploy's API key", () => {
     expect(kinds(`@@file\nyes\n@@sha\n${sha}\n@@orgs\n{}\n401`, given)).toEqual(['api-key-refused']);
     // check without the secret: the content is not compared
     expect(kinds('@@file\nyes\n@@sha\nabc\n@@orgs\n["o"]\n200', { ref: given.ref })).toEqual([]);
-    const t = apiKeyTask(DIR, 'ops@example.com', 'pw', [], given);
+    const t = dokployApiKeyTask({ dir: DIR, ownerEmail: 'ops@example.com', ownerFile: 'pw', given });
     const [step] = t.apply(parseApiKey('@@file\nno\n@@orgs\n\n401'), []);
     expect(step!.stdin).toBe('k-123');
     expect(step!.script).not.toContain('k-123');
@@ -257,9 +257,11 @@ describe('the deploy user on an apps host', () => {
   });
 
   it('waits for the control host while its key is unknown', () => {
-    const t = deployUserTask('toucan', undefined, '100.77.0.10', []);
+    const t = deployUserTask({ control: 'toucan', publicKey: undefined, from: '100.77.0.10' });
     expect(t.wait?.(ok)).toEqual({ on: 'toucan', run: 'infra apply toucan' });
-    expect(deployUserTask('toucan', 'ssh-ed25519 A x', '100.77.0.10', []).wait?.(ok)).toBeUndefined();
+    expect(
+      deployUserTask({ control: 'toucan', publicKey: 'ssh-ed25519 A x', from: '100.77.0.10' }).wait?.(ok),
+    ).toBeUndefined();
   });
 
   it('reads the probe', () => {

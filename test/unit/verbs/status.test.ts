@@ -1,7 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parseDiskWarn } from '../../../src/commands/status.js';
-import { batchScript, splitBatch } from '../../../src/engine/batch.js';
 import {
   type HostStatus,
   renderStatus,
@@ -9,14 +7,7 @@ import {
   statusJson,
   warningsOf,
 } from '../../../src/report/status.js';
-import {
-  diskProbe,
-  FACTS_PROBE,
-  parseApp,
-  parseDisks,
-  parseFacts,
-  parseSecurity,
-} from '../../../src/tasks/host-status.js';
+import { parseApp, parseDisks, parseFacts, parseSecurity } from '../../../src/tasks/host-status.js';
 
 const FACTS = `os=Debian GNU/Linux 13 (trixie)
 kernel=6.12.48+deb13-amd64
@@ -102,20 +93,6 @@ describe('status: parsing', () => {
     expect(parseDiskWarn(undefined)).toBe(85);
     expect(parseDiskWarn('5')).toBe(5);
     for (const bad of ['0', '101', 'x', '85%', '-1']) expect(() => parseDiskWarn(bad)).toThrow(/--disk-warn/);
-  });
-});
-
-describe('status: the probes run in a real POSIX shell', () => {
-  it('facts and disks of this machine, through the batch', () => {
-    const probes = [FACTS_PROBE, diskProbe('/tmp')];
-    const nonce = 'abc123';
-    const out = execFileSync('dash', ['-c', batchScript(probes, nonce)], { encoding: 'utf8' });
-    const [facts, disks] = splitBatch(out, 2, nonce);
-    const f = parseFacts(facts!.stdout);
-    expect(f.kernel).toBe(execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim());
-    expect(f.uptimeSec).toBeGreaterThan(0);
-    expect(f.memory?.totalBytes).toBeGreaterThan(0);
-    expect(parseDisks(disks!.stdout, 100).map((d) => d.path)).toContain('/tmp');
   });
 });
 

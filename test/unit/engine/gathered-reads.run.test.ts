@@ -59,8 +59,8 @@ describe('gathering reads', () => {
   });
 
   it('one dpkg-query for every package set; each set judges only its own names', () => {
-    const base = packagesTask('packages:base', ['ufw', 'curl']);
-    const docker = packagesTask('packages:docker', ['docker.io']);
+    const base = packagesTask({ set: 'base', names: ['ufw', 'curl'] });
+    const docker = packagesTask({ set: 'docker', names: ['docker.io'] });
     const { calls, state } = world().run([base, docker]);
     // (dash's echo in the log turns the format's \n into a line break)
     expect(calls.join('\n')).toMatch(

@@ -5,11 +5,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   atomicWrite,
+  base64Output,
   contentProbe,
   fileProbe,
   parseContent,
   parseFileProbe,
   restoreFile,
+  scratchDir,
   scratchFile,
   withStdinFile,
 } from '../../../../src/tasks/lib/file.js';
@@ -146,5 +148,29 @@ describe('scratchFile', () => {
       `umask 022; ${scratchFile('h')}; ${scratchFile('j')}; stat -c %a "$h"; [ "$h" != "$j" ] && echo two; rm -f "$h" "$j"`,
     );
     expect([r.status, r.stdout]).toEqual([0, '600\ntwo\n']);
+  });
+});
+
+describe('scratchDir', () => {
+  it('names a new private directory (700 whatever the umask), under the prefix asked', () => {
+    const d = dir();
+    const r = dash(
+      `umask 022; ${scratchDir('w', path.join(d, "drill 'x'"))}; ${scratchDir('t')}; stat -c %a "$w" "$t"; case "$w" in ${JSON.stringify(d)}/"drill 'x'".??????) echo under;; esac; rmdir "$w" "$t"`,
+    );
+    expect([r.status, r.stdout, r.stderr]).toEqual([0, '700\n700\nunder\n', '']);
+  });
+});
+
+describe('base64Output', () => {
+  it("carries a command's bytes as one line that base64 -d reads back whole", () => {
+    const d = dir();
+    const f = path.join(d, 'bin');
+    const bytes = Buffer.from([0, 1, 255, 10, 13, 39, 36, 96, ...Buffer.from(HOSTILE)]);
+    writeFileSync(f, bytes);
+    const r = spawnSync('dash', ['-c', base64Output(`cat ${JSON.stringify(f)}`)], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('\n');
+    const back = spawnSync('dash', ['-c', 'base64 -d'], { input: r.stdout });
+    expect(Buffer.compare(back.stdout, bytes)).toBe(0);
   });
 });

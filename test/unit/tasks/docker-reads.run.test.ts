@@ -6,7 +6,7 @@ import { batchScript, sharedReadsOf } from '../../../src/engine/batch.js';
 import type { AnyTask } from '../../../src/engine/task.js';
 import { composeStackTask, writeHashCacheScript } from '../../../src/tasks/compose-stack.js';
 import { exposureTask } from '../../../src/tasks/docker.js';
-import { orphansTask } from '../../../src/tasks/postgres-app.js';
+import { appOrphansTask } from '../../../src/tasks/postgres-app.js';
 import { stackHealthTask } from '../../../src/tasks/stack-health.js';
 import { fakeTools } from '../fake-tools.js';
 
@@ -87,16 +87,15 @@ const section = (out: string, i: number) =>
 describe('probes over the shared docker reads', () => {
   it('one docker ps and one docker inspect for every probe; each sees its own containers', () => {
     const w = world();
-    const health = stackHealthTask(
-      'shop',
-      [
+    const health = stackHealthTask({
+      project: 'shop',
+      checks: [
         { service: 'db', port: 8080, path: '/ok' },
         { service: 'web', port: 80, path: '/' },
       ],
-      [],
-    );
+    });
     const exposure = exposureTask('h', []);
-    const orphans = orphansTask(['shop'], []);
+    const orphans = appOrphansTask(['shop'], []);
     const tasks: AnyTask[] = [w.stack, exposure, orphans, health];
     const out = w.probe(tasks);
     const calls = w.calls().filter((c) => c.startsWith('docker'));
@@ -137,7 +136,7 @@ describe('probes over the shared docker reads', () => {
 
   it('says so when Docker is not installed, without failing the probe', () => {
     const w = world();
-    const tasks = [w.stack, exposureTask('h', []), orphansTask([], [])];
+    const tasks = [w.stack, exposureTask('h', []), appOrphansTask([], [])];
     // A PATH with the host's usual tools but no docker.
     const bin = path.join(w.dir, 'nodocker');
     mkdirSync(bin);
