@@ -1,5 +1,6 @@
 import { readLearned } from '../engine/connect.js';
 import type { AnyTask } from '../engine/task.js';
+import { DEFAULT_WAL_CAP } from '../inventory/schema.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { fileTask } from '../tasks/file.js';
 import {
@@ -13,9 +14,11 @@ import {
   PITR_ETC,
   type PitrTarget,
   pitrSecretsTask,
+  WAL_START_PATH,
   WAL_UNIT,
   walServiceUnit,
 } from '../tasks/pitr.js';
+import { GAP_SCRIPT, gapTask } from '../tasks/pitr-gap.js';
 import { sourcesTask } from '../tasks/pitr-source.js';
 import { pgPort } from '../tasks/postgres-app.js';
 import { serviceTask } from '../tasks/service.js';
@@ -64,7 +67,8 @@ function controlTasks(inv: Inventory, others: readonly AnyTask[]): AnyTask[] {
     { path: `/etc/systemd/system/${BASE_UNIT}@.timer`, content: baseTimerUnit },
   ].map((u) => fileTask({ ...u, mode: '644', onChange: reload }, []));
   const script = fileTask({ path: BASE_SCRIPT_PATH, content: BASE_SCRIPT, mode: '755' }, []);
-  const shared = [...pre, secrets.id, script.id, ...units.map((u) => u.id)];
+  const start = fileTask({ path: WAL_START_PATH, content: GAP_SCRIPT, mode: '755' }, []);
+  const shared = [...pre, secrets.id, script.id, start.id, ...units.map((u) => u.id)];
   const perApp = pitrTargets(inv).flatMap((t) => {
     // A changed env file restarts the receiver: it reads the address and port at start only.
     const env = fileTask(
@@ -76,11 +80,13 @@ function controlTasks(inv: Inventory, others: readonly AnyTask[]): AnyTask[] {
       },
       shared,
     );
-    const wal = serviceTask(`${WAL_UNIT}@${t.app}.service`, [...shared, env.id]);
+    // A gap is recovered before the receiver's own task, which would only fail to start it.
+    const gap = gapTask(t.app, [...shared, env.id]);
+    const wal = serviceTask(`${WAL_UNIT}@${t.app}.service`, [...shared, env.id, gap.id]);
     const timer = serviceTask(`${BASE_UNIT}@${t.app}.timer`, [...shared, env.id]);
-    return [env, wal, timer, baseTask(t.app, [wal.id])];
+    return [env, gap, wal, timer, baseTask(t.app, [wal.id])];
   });
-  return [secrets, script, ...units, ...perApp];
+  return [secrets, script, start, ...units, ...perApp];
 }
 
 function appsTasks(inv: Inventory, host: Host, others: readonly AnyTask[]): AnyTask[] {
@@ -91,7 +97,7 @@ function appsTasks(inv: Inventory, host: Host, others: readonly AnyTask[]): AnyT
   const verifiers = facts?.pitrVerifiers ?? {};
   const apps = inv.apps
     .filter((a) => a.pitr && a.host === host.name && verifiers[a.name])
-    .map((a) => ({ app: a.name, verifier: verifiers[a.name]! }));
+    .map((a) => ({ app: a.name, verifier: verifiers[a.name]!, cap: a.pitrWalCap ?? DEFAULT_WAL_CAP }));
   if (!address || apps.length === 0) return [];
   const stacks = others.map((t) => t.id).filter((id) => /^app:[^:]+:postgres$/.test(id));
   return [sourcesTask(apps, control.name, address, stacks)];

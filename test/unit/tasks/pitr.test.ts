@@ -12,6 +12,7 @@ import {
   secretScript,
   walServiceUnit,
 } from '../../../src/tasks/pitr.js';
+import { GAP_SCRIPT } from '../../../src/tasks/pitr-gap.js';
 import {
   chooseBase,
   parseAt,
@@ -144,7 +145,7 @@ describe('the control host side', () => {
     }
     // systemd expands ${PG_MAJOR} from the env file (a literal in the unit, not a JS template).
     expect(walServiceUnit).toContain(['postgres:$', '{PG_MAJOR} pg_receivewal'].join(''));
-    expect(walServiceUnit).toContain('--slot infra_pitr --create-slot --if-not-exists');
+    expect(GAP_SCRIPT).toContain('--slot infra_pitr --create-slot --if-not-exists');
     expect(walServiceUnit).not.toContain('--synchronous');
   });
 });
