@@ -2,88 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatProblem, parseInventoryText } from '../../../src/inventory/parse.js';
-import { walCapBytes } from '../../../src/inventory/schema.js';
 import { PITR_DIR, PITR_ETC, walServiceUnit } from '../../../src/tasks/pitr.js';
 import { diffGap, GAP_SCRIPT, parseGap, recoverScript } from '../../../src/tasks/pitr-gap.js';
-import { diffSource, hbaLines, type SourceState, sourceSql } from '../../../src/tasks/pitr-source.js';
 import { fakeTools } from '../fake-tools.js';
-
-const inventory = (app: string) => `tailscale:
-  auth_key: env:TS_AUTHKEY
-firewall:
-  allow:
-    - interface: tailscale0
-hosts:
-  toucan:
-    role: control
-    address: 127.0.0.1
-  hornbill:
-    role: apps
-    address: 127.0.0.2
-apps:
-  beanstock:
-    host: hornbill
-    postgres: 18
-${app}`;
-const problems = (text: string) => {
-  const r = parseInventoryText(text);
-  return r.ok ? [] : r.problems.map((p) => formatProblem('inventory.yaml', p));
-};
-
-describe('pitr_wal_cap: the slot cap from the inventory', () => {
-  it('accepts MB/GB/TB sizes of one segment or more; refuses the rest with one located line', () => {
-    expect(problems(inventory('    pitr: true\n    pitr_wal_cap: 48MB\n'))).toEqual([]);
-    expect(problems(inventory('    pitr: true\n    pitr_wal_cap: 2GB\n'))).toEqual([]);
-    for (const bad of ['8MB', '1G', '"-1"', '"1 GB"', '0GB']) {
-      expect(problems(inventory(`    pitr: true\n    pitr_wal_cap: ${bad}\n`))).toEqual([
-        'inventory.yaml:18:19  apps.beanstock.pitr_wal_cap: expected a size in MB, GB or TB like 1GB or 256MB, at least 16MB (one WAL segment)',
-      ]);
-    }
-    expect(problems(inventory('    pitr: true\n    pitr_wal_cap: 64\n'))).toEqual([
-      'inventory.yaml:18:19  apps.beanstock.pitr_wal_cap: expected string, got number',
-    ]);
-    expect(problems(inventory('    pitr_wal_cap: 64MB\n'))).toEqual([
-      'inventory.yaml:17:19  apps.beanstock.pitr_wal_cap: caps the WAL kept for point-in-time recovery, which beanstock does not have: add pitr: true or remove this key',
-    ]);
-  });
-
-  it('compares in bytes as SHOW prints it, sets it, and measures "over" against it', () => {
-    expect(walCapBytes('1GB')).toBe(walCapBytes('1024MB'));
-    expect(walCapBytes('-1')).toBeNaN();
-    const V = 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy';
-    const ok: SourceState = {
-      up: true,
-      verifier: V,
-      cap: '48MB',
-      hba: hbaLines('100.64.0.1'),
-      hbaFile: '/f',
-      slot: { active: true, walStatus: 'reserved', retained: 1024 },
-      lagSec: 0,
-    };
-    const kinds = (s: Partial<SourceState>, cap = '48MB') =>
-      diffSource('beanstock', '100.64.0.1', V, { ...ok, ...s }, cap).map((c) => c.kind);
-    expect(kinds({})).toEqual([]);
-    expect(kinds({ cap: '1GB' }, '1024MB')).toEqual([]);
-    expect(kinds({ cap: '1GB' })).toEqual(['pitr-wal-cap']);
-    expect(kinds({ slot: { active: true, walStatus: 'extended', retained: 49 * 1024 ** 2 } })).toEqual([
-      'wal-slot-over-cap',
-    ]);
-    const lost = diffSource(
-      'beanstock',
-      '100.64.0.1',
-      V,
-      {
-        ...ok,
-        slot: { active: false, walStatus: 'lost', retained: 0 },
-      },
-      '48MB',
-    );
-    expect(lost.map((c) => c.kind)).toEqual(['wal-stream-stopped', 'wal-slot-over-cap']);
-    expect(lost[1]!.summary).toMatch(/point-in-time recovery has a gap/);
-    expect(sourceSql(V, '48MB')).toContain("alter system set max_slot_wal_keep_size = '48MB';");
-  });
-});
 
 /** GAP_SCRIPT run for real in dash, its paths in a scratch dir and docker a stand-in. */
 function startCheck(slotRow: string, wal: string[], gap?: string) {
