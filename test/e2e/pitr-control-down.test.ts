@@ -139,7 +139,7 @@ const clearHornbill = () =>
         `[ -f /srv/infra/apps/beanstock/compose.yaml ] || exit 0
 # The walsender of a receiver just stopped may hold the slot a moment longer.
 for i in 1 2 3 4 5 6 7 8 9 10; do ${PSQL} -c "select pg_drop_replication_slot('infra_pitr') from pg_replication_slots where slot_name = 'infra_pitr'" >/dev/null && break; sleep 1; done
-${PSQL} -c 'drop role if exists infra_wal' -c 'alter system reset max_slot_wal_keep_size' >/dev/null
+${PSQL} -c 'drop table if exists pitr_away' -c 'drop role if exists infra_wal' -c 'alter system reset max_slot_wal_keep_size' >/dev/null
 cd /srv/infra/apps/beanstock && docker compose -p beanstock exec -T --user postgres db sh -c 'f=$(psql -U beanstock -d beanstock -XAtc "show hba_file"); grep -v "# infra-pitr$" "$f" > "$f.t"; cat "$f.t" > "$f"; rm -f "$f.t"'
 ${PSQL} -c 'select pg_reload_conf()' >/dev/null`,
       )
@@ -164,7 +164,7 @@ describe('point-in-time recovery while the control host is away', () => {
         expect(r.code, r.all.slice(-3000)).toBe(0);
       }
       await until('the first WAL on toucan', async () => (await archive()).length > 0, 120);
-      await sql('CREATE TABLE IF NOT EXISTS beans (id int primary key, name text); TRUNCATE beans');
+      await sql('CREATE TABLE pitr_away (id int primary key, name text)');
       // WAL arrives: the first base backup (taken by this apply or by the previous one, if WAL was
       // there already: either way there is one now and a second apply changes nothing).
       const r = await lab('apply', 'toucan', '--json');
@@ -190,12 +190,12 @@ describe('point-in-time recovery while the control host is away', () => {
   });
 
   it('(a) stopped under the cap: the slot holds the WAL, streaming resumes with no hole, check is clean', async () => {
-    await sql("INSERT INTO beans SELECT g, 'before ' || g FROM generate_series(1, 100) g");
+    await sql("INSERT INTO pitr_away SELECT g, 'before ' || g FROM generate_series(1, 100) g");
     await timed('a: stop', stopToucan);
     await until('the slot inactive', async () => (await slot()).startsWith('f '), 60);
-    await sql("INSERT INTO beans SELECT g, 'while away ' || g FROM generate_series(101, 600) g");
+    await sql("INSERT INTO pitr_away SELECT g, 'while away ' || g FROM generate_series(101, 600) g");
     const lastSeg = await sql('select pg_walfile_name(pg_current_wal_lsn()); select pg_switch_wal()');
-    await sql("INSERT INTO beans SELECT g, 'after the switch ' || g FROM generate_series(601, 700) g");
+    await sql("INSERT INTO pitr_away SELECT g, 'after the switch ' || g FROM generate_series(601, 700) g");
 
     // Stopped, not over the cap: the slot still reserves what toucan has not received.
     const seen = await awayCheck();
@@ -227,7 +227,7 @@ describe('point-in-time recovery while the control host is away', () => {
         expect(r.code).toBe(0);
       }
     });
-    expect(await sql('select count(*) from beans')).toBe('700');
+    expect(await sql('select count(*) from pitr_away')).toBe('700');
   });
 
   it('(b) stopped past the cap: check reports it, the slot is invalidated (disk spared), apply recovers with a fresh base backup', async () => {
@@ -238,7 +238,7 @@ describe('point-in-time recovery while the control host is away', () => {
     // Four segments ended (64 MiB of WAL positions), past the 48MB cap; then the checkpoint.
     for (let i = 0; i < 4; i++)
       await sql(
-        `INSERT INTO beans SELECT g, 'away ' || g FROM generate_series(${1001 + i * 100}, ${1100 + i * 100}) g; select pg_switch_wal()`,
+        `INSERT INTO pitr_away SELECT g, 'away ' || g FROM generate_series(${1001 + i * 100}, ${1100 + i * 100}) g; select pg_switch_wal()`,
       );
     await until(
       'the slot invalidated',
@@ -279,7 +279,7 @@ describe('point-in-time recovery while the control host is away', () => {
     expect(aside.code, aside.all).toBe(0);
     expect(aside.stdout.split('\n')).toHaveLength(3);
     await until('a new slot streaming', async () => /^t (reserved|extended) /.test(await slot()), 60);
-    await sql("INSERT INTO beans SELECT g, 'back ' || g FROM generate_series(2001, 2100) g");
+    await sql("INSERT INTO pitr_away SELECT g, 'back ' || g FROM generate_series(2001, 2100) g");
     await timed('b: converged', async () => {
       for (const h of ['toucan', 'hornbill']) {
         const again = await lab('apply', h, '--json');
@@ -289,6 +289,6 @@ describe('point-in-time recovery while the control host is away', () => {
         expect(r.code).toBe(0);
       }
     });
-    expect(await sql('select count(*) from beans')).toBe('1200');
+    expect(await sql('select count(*) from pitr_away')).toBe('1200');
   });
 });
