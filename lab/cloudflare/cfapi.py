@@ -9,7 +9,7 @@ token), tunnel configurations with versions (the PUT bumps it; the last rule mus
 catch-all), DNS records (81053 when a name already has a CNAME/A/AAAA), Access applications and
 reusable policies, zones. Plus lab-only routes no real API has: /lab/connector[/reply] (the
 edge side of a tunnel connection, edge.py), /lab/calls (write counters for tests) and
-/lab/state; and the edge itself (edge.py) on EDGE_PORT. State lives in STATE_DIR/state.json; tokens and the account come from
+/lab/state (GET; DELETE empties the account); and the edge itself (edge.py) on EDGE_PORT. State lives in STATE_DIR/state.json; tokens and the account come from
 STATE_DIR/seed.json, written by `infra --lab` from the inventory (re-read on each request).
 """
 import base64, json, os, re, secrets, sys, threading, time, uuid
@@ -360,6 +360,12 @@ def lab_route(method, path, q, body):
             return state["calls"]
         if path == "/lab/state" and method == "GET":
             return {k: v for k, v in state.items() if k != "calls"}
+        if path == "/lab/state" and method == "DELETE":
+            # A test's fresh account (the seed stays): no tunnel, record or Access object left.
+            save(empty())
+            with edge.COND:
+                edge.VERSIONS.clear()
+            return {"ok": True}
     return {"ok": False, "error": "unknown lab route"}
 
 

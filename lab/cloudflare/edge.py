@@ -72,6 +72,9 @@ def connector(body):
         if t["secret"] != tok.get("s") or t["account_tag"] != tok.get("a"):
             return {"ok": False, "error": "Unauthorized: Invalid tunnel secret"}
         cid = str(body.get("connector") or uuid.uuid4())
+        # Registration answers at once (cloudflared is connected as soon as the edge accepts it),
+        # so a new connector's first poll does not wait for work.
+        first = cid not in state["connectors"]
         c = state["connectors"].setdefault(cid, {"id": cid, "tunnel": t["id"], "opened": CTX["now"]()})
         c.update(seen=time.time(), origin=str(body.get("origin", "")), tunnel=t["id"])
         t["ever_connected"] = True
@@ -79,7 +82,7 @@ def connector(body):
         cfg = state["configs"].get(t["id"]) if t["config_src"] == "cloudflare" else None
         tid, remote = t["id"], t["config_src"] == "cloudflare"
         version = (cfg or {}).get("version", -1)
-    have, wait = int(body.get("version", -1)), min(float(body.get("wait", 0)), 20)
+    have, wait = int(body.get("version", -1)), 0 if first else min(float(body.get("wait", 0)), 20)
     with COND:
         VERSIONS.setdefault(tid, version)
         ready = lambda: QUEUES.get(tid) or (remote and VERSIONS.get(tid, -1) > have)

@@ -3,12 +3,11 @@ import { InfraError } from '../errors.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { ROUTE_GATES } from '../roles/control.js';
 import { Secret } from '../secrets.js';
+import { TOKEN_TASK } from '../tasks/cloudflared.js';
 import { CloudflareApi } from './client.js';
 import { type DesiredTunnel, type PlanItem, planTunnel } from './plan.js';
 import type { CfState } from './state.js';
 
-/** The host task whose token the tunnel's connector runs with: nothing is published before it holds. */
-const TOKEN_TASK = 'cloudflared:token';
 const CONNECTOR_WAIT = { tries: 15, ms: 2000 };
 
 export function desiredFor(inv: Inventory, host: Host): DesiredTunnel | undefined {

@@ -66,6 +66,8 @@ export async function converge(
     ? import('../cloudflare/session.js').then((m) => new m.CloudflareSession(inv, (s) => out.redactor.add(s)))
     : undefined;
   const human = new HumanReporter(out, mode, o.verbose);
+  /** Warnings of the hosts as probed (tasks' `warnings`), beside the inventory's. */
+  const probed: Record<string, string[]> = {};
   // check reads only the hosts named: `infra check` (every host) reports the registrations.
   const followUp =
     (scope.plan && !scope.followUp) || mode === 'check' ? undefined : controlFollowUp(inv, hosts);
@@ -91,6 +93,7 @@ export async function converge(
       lockOwner: `${userInfo().username}@${hostname()} pid ${process.pid} since ${new Date().toISOString()} (infra ${mode})`,
       emit: (e) => {
         if (e.type === 'facts') saveLearned(inv.stateDir, e.host, e.facts);
+        if (e.type === 'warning') probed[e.host] = [...(probed[e.host] ?? []), e.message];
         if (!o.json) human.handle(e);
       },
       redactor: out.redactor,
@@ -112,6 +115,7 @@ export async function converge(
     const { hostWarnings } = await import('../roles/control.js');
     for (const h of hosts) warnings[h] = hostWarnings(inv, h);
   }
+  for (const [h, list] of Object.entries(probed)) warnings[h] = [...(warnings[h] ?? []), ...list];
   if (o.json) out.line(JSON.stringify(jsonReport(mode, results, warnings), null, 2));
   else {
     for (const [host, list] of Object.entries(warnings))

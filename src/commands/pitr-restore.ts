@@ -120,7 +120,7 @@ export async function restoreAt(
   const plan = (h: string) => ({
     plan: (i: Parameters<typeof singleAppTasks>[0]) => {
       const own = h === target ? singleAppTasks(i, name) : [];
-      return [...own, ...pitrRoleTasks(i, h, own)];
+      return [...own, ...pitrRoleTasks(i, h, own, name)];
     },
     requireSecrets: false,
   });

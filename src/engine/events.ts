@@ -39,6 +39,8 @@ export type EngineEvent =
   | { type: 'host-connected'; host: string; via: string; hostKeyRecorded?: string }
   | { type: 'task'; host: string; result: TaskResult }
   | { type: 'note'; host: string; message: string }
+  /** A task's `warnings` of its first probe: not drift; the caller reports them with the recap. */
+  | { type: 'warning'; host: string; message: string }
   | { type: 'facts'; host: string; facts: Facts }
   | { type: 'host-done'; result: HostResult };
 

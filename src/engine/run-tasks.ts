@@ -39,6 +39,9 @@ export async function runTasks(
     return result;
   };
   const probed = await probeAll(ordered);
+  for (const p of probed)
+    if (p.task.warnings && p.state !== undefined)
+      for (const message of p.task.warnings(p.state)) emit({ type: 'warning', host, message });
   const results = new Map<string, TaskResult>();
   const report = (r: TaskResult) => {
     results.set(r.task, r);

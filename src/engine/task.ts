@@ -50,6 +50,11 @@ export interface Task<S = unknown> {
    * that restores the probed state. The engine arms it as a dead-man switch before applying.
    */
   rollback?(state: S): string;
+  /**
+   * Pure: what is worth telling about the state as first probed that is not drift (nothing for
+   * apply to do, exit code unchanged): printed as warnings before the recap, `warnings` in --json.
+   */
+  warnings?(state: S): string[];
   /** Facts the operator's side keeps from this task's state (the host's tailnet address). */
   learn?(state: S): Facts;
   /**
@@ -144,8 +149,11 @@ export interface Facts {
   dokployPublicKey?: string;
   /** The control host's SCRAM verifier of each app's WAL streaming password (tasks/pitr.ts). */
   pitrVerifiers?: Record<string, string>;
-  /** An apps host's apps ready to stream WAL to the control host (tasks/pitr-source.ts). */
-  pitrSources?: string[];
+  /**
+   * An apps host's apps ready to stream WAL to the control host, each with the verifier its role
+   * has (tasks/pitr-source.ts); a list in state written before verifiers were learned.
+   */
+  pitrSources?: Record<string, string> | string[];
 }
 
 /** Erases the state type so tasks of different resources fit in one list. */

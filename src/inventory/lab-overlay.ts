@@ -67,26 +67,54 @@ export function overlayLab(inv: Inventory, env: Record<string, string | undefine
   ].filter((r): r is string => !!r);
   const secrets = labSecrets(dir, refs);
   Object.assign(env, secrets);
-  if (inv.cloudflare)
-    seedCloudflare(dir, inv.cloudflare, secrets[SECRET_REF.exec(inv.cloudflare.apiTokenRef)![1]!]!);
+  const value = (ref: string) => secrets[SECRET_REF.exec(ref)![1]!]!;
+  seedCloudflare(
+    dir,
+    inv.cloudflare && { cf: inv.cloudflare, token: value(inv.cloudflare.apiTokenRef) },
+    inv.hosts.flatMap((h) =>
+      h.tunnel?.kind === 'token' && h.tunnel.tokenRef ? [value(h.tunnel.tokenRef)] : [],
+    ),
+  );
+}
+
+interface Seed {
+  tokens: Record<string, unknown>;
+  accounts: Record<string, unknown>;
+  dashboard_tunnels?: string[];
 }
 
 /**
  * The lab's Cloudflare account, as an operator would have made it before running infra: the
  * inventory's account with its zones, and one API token with the permissions the README lists.
  * Written once: a token changed later (a test's wrong token) is not the account's, and is refused.
+ * An explicit `tunnel.token` is a tunnel made in the dashboard: the lab edge knows it
+ * (`dashboard_tunnels`, lab/cloudflare/edge.py), so the host's cloudflared connects with it.
  */
-function seedCloudflare(dir: string, cf: NonNullable<Inventory['cloudflare']>, token: string): void {
+function seedCloudflare(
+  dir: string,
+  api: { cf: NonNullable<Inventory['cloudflare']>; token: string } | undefined,
+  dashboardTokens: string[],
+): void {
   const file = path.join(dir, 'cloudflare', 'seed.json');
-  const seed = existsSync(file)
-    ? (JSON.parse(readFileSync(file, 'utf8')) as {
-        tokens: Record<string, unknown>;
-        accounts: Record<string, unknown>;
-      })
+  const seed: Seed = existsSync(file)
+    ? (JSON.parse(readFileSync(file, 'utf8')) as Seed)
     : { tokens: {}, accounts: {} };
-  if (seed.accounts[cf.accountId] && Object.keys(seed.tokens).length) return;
-  seed.accounts[cf.accountId] = { zones: cf.zones };
-  seed.tokens[token] = { account: cf.accountId, permissions: ['zones', 'tunnels', 'dns', 'access'] };
+  let changed = false;
+  if (api && !(seed.accounts[api.cf.accountId] && Object.keys(seed.tokens).length)) {
+    seed.accounts[api.cf.accountId] = { zones: api.cf.zones };
+    seed.tokens[api.token] = {
+      account: api.cf.accountId,
+      permissions: ['zones', 'tunnels', 'dns', 'access'],
+    };
+    changed = true;
+  }
+  for (const t of dashboardTokens) {
+    seed.dashboard_tunnels ??= [];
+    if (seed.dashboard_tunnels.includes(t)) continue;
+    seed.dashboard_tunnels.push(t);
+    changed = true;
+  }
+  if (!changed) return;
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify(seed, null, 2), { mode: 0o600 });
 }

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureCloudflareApi } from './cloudflare-api.js';
+import { edgeOf, ensureCloudflareApi, pointAtEdge } from './cloudflare-api.js';
 import {
   cacheDir,
   containerName,
@@ -133,9 +133,25 @@ export async function labUp(
     writeLabState(state);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    await wireEdge(
+      state,
+      state.hosts.filter((h) => specs.some((s) => s.name === h.name)),
+    );
     await labEnsureImages(LAB_DEFAULT_IMAGES, progress);
     return state;
   });
+}
+
+/**
+ * The lab's tunnel path: each host's cloudflared connects to this lab's edge (recorded as
+ * `upstream.cloudflareEdge`, where a request for a public hostname goes in).
+ */
+async function wireEdge(state: LabState, hosts: LabHost[]): Promise<void> {
+  const api = state.upstream.cloudflareApi;
+  if (!api) return;
+  state.upstream.cloudflareEdge = edgeOf(api);
+  await Promise.all(hosts.map((h) => pointAtEdge(h.container, api)));
+  writeLabState(state);
 }
 
 const list = async (kind: string, label: string, fmt: string) =>
@@ -207,6 +223,7 @@ export async function labReset(stateDir: string, name: string, progress: LabProg
     const pubKey = await ensureLabKey(state!.keyFile);
     progress(`${name}: resetting to a fresh host`);
     await createHost(host, pubKey, state!.knownHostsFile, stateDir, tailnetNet(state!.slot), progress);
+    await wireEdge(state!, [host]);
     writeLabState(state!);
     return host;
   });

@@ -37,6 +37,8 @@ export interface LabState {
     registryMirror: string;
     /** The Cloudflare API stand-in of this lab (inventory `upstream.cloudflare_api`). */
     cloudflareApi?: string;
+    /** Its edge (lab/cloudflare/edge.py): requests for public hostnames, `Host: app.sgl.as`. */
+    cloudflareEdge?: string;
     /** This lab's restic REST server (`rclone serve restic`): `backups.offsite.repository`. */
     offsiteRestic?: string;
   };

@@ -83,6 +83,7 @@ export class HumanReporter {
         this.task(e.host, e.result);
         break;
       case 'facts':
+      case 'warning': // the caller prints them with the inventory's, before the recap
         break;
       case 'host-done':
         this.running.delete(e.result.host);

@@ -1,6 +1,6 @@
 import type { AnyTask } from '../engine/task.js';
 import { InfraError } from '../errors.js';
-import type { Inventory } from '../inventory/types.js';
+import type { Inventory, Tunnel } from '../inventory/types.js';
 import { aptSourceTask, cloudflaredSource, dockerSource, tailscaleSource } from '../tasks/apt-source.js';
 import { bootOrderTasks } from '../tasks/boot-order.js';
 import { configTask, readyTask, tokenTask, unitTask } from '../tasks/cloudflared.js';
@@ -13,6 +13,7 @@ import { sshdTask } from '../tasks/sshd.js';
 import { tailscaleSshTask, tailscaleTask } from '../tasks/tailscale.js';
 import { ufwTask } from '../tasks/ufw.js';
 import { ufwDockerTask } from '../tasks/ufw-docker.js';
+import { servedTask } from '../tasks/ufw-served.js';
 
 /**
  * What `infra bootstrap` adds to the base tasks: Tailscale, sshd, UFW, Docker, cloudflared.
@@ -56,10 +57,11 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
     ...(dockerApt ? [dockerApt.id] : []),
   ]);
   const dockerService = serviceTask('docker.service', [dockerPackages.id]);
-  const tasks: AnyTask[] = [
+  const tunnel = host.tunnel && tunnelTasks(inv, host.tunnel, base, ufw.id);
+  return [
     tailscaleApt,
     ...(dockerApt ? [dockerApt] : []),
-    ...(host.tunnel ? [aptSourceTask(cloudflaredSource(inv.upstream.cloudflared_apt), base)] : []),
+    ...(tunnel ? [tunnel.source] : []),
 
     tailscalePackages,
     tailscaled,
@@ -79,38 +81,37 @@ export function bootstrapTasks(inv: Inventory, hostName: string): AnyTask[] {
     dockerPackages,
     dockerService,
     exposureTask(host.name, host.publicPorts, [dockerService.id]),
+    servedTask(host.name, inv.firewall.allow, [dockerService.id]),
+    ...(tunnel?.rest ?? []),
   ];
-  if (host.tunnel) {
-    const cf = ['ufw'];
-    const api = host.tunnel.kind === 'api';
-    const local = host.tunnel.kind === 'local';
-    tasks.push(
-      packagesTask('packages:cloudflared', ['cloudflared'], ['apt-source:cloudflared', ...cf]),
-      // A locally managed tunnel runs from its credentials file; the others from a token.
-      local
-        ? credentialsTask(host.tunnel.credentials, host.tunnel.id!, ['packages:cloudflared'])
-        : tokenTask(host.tunnel.token, ['packages:cloudflared']),
-      // Through the API, the routes are the tunnel's remote configuration (src/cloudflare/).
-      ...(api
-        ? []
-        : [
-            configTask(
-              host.tunnel.routes,
-              ['packages:cloudflared'],
-              local ? { id: host.tunnel.id! } : undefined,
-            ),
-          ]),
-      unitTask(
-        [
-          local ? 'cloudflared:credentials' : 'cloudflared:token',
-          ...(api ? [] : ['file:/etc/cloudflared/config.yml']),
-        ],
-        !api,
-        !local,
-      ),
-      serviceTask('cloudflared.service', ['file:/etc/systemd/system/cloudflared.service']),
-      readyTask(['service:cloudflared.service']),
-    );
-  }
-  return tasks;
+}
+
+/**
+ * cloudflared after UFW: its apt source goes with the other sources, the rest last. Each `after`
+ * names the task values it waits for (their ids), as above.
+ */
+function tunnelTasks(
+  inv: Inventory,
+  tunnel: Tunnel,
+  base: string[],
+  ufw: string,
+): { source: AnyTask; rest: AnyTask[] } {
+  const api = tunnel.kind === 'api';
+  const local = tunnel.kind === 'local';
+  const source = aptSourceTask(cloudflaredSource(inv.upstream.cloudflared_apt), base);
+  const packages = packagesTask('packages:cloudflared', ['cloudflared'], [source.id, ufw]);
+  // A locally managed tunnel runs from its credentials file; the others from a token.
+  const secret = local
+    ? credentialsTask(tunnel.credentials, tunnel.id!, [packages.id])
+    : tokenTask(tunnel.token, [packages.id]);
+  // Through the API, the routes are the tunnel's remote configuration (src/cloudflare/).
+  const config = api
+    ? undefined
+    : configTask(tunnel.routes, [packages.id], local ? { id: tunnel.id! } : undefined);
+  const unit = unitTask([secret.id, ...(config ? [config.id] : [])], !api, !local);
+  const service = serviceTask('cloudflared.service', [unit.id]);
+  return {
+    source,
+    rest: [packages, secret, ...(config ? [config] : []), unit, service, readyTask([service.id])],
+  };
 }

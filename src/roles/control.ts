@@ -21,6 +21,7 @@ import { packagesTask } from '../tasks/packages.js';
 import { type HealthCheck, stackHealthTask } from '../tasks/stack-health.js';
 import { stackDir } from '../tasks/stacks.js';
 import { controlBackupTasks } from './backups.js';
+import { pitrRoleTasks } from './pitr.js';
 
 /** Tasks of the bootstrap role the stacks wait for, when the plan has them: Docker, then Tailscale. */
 const PREREQUISITE = /^(service:docker\.service|packages:docker|tailscale)$/;
@@ -152,7 +153,8 @@ export function dokployRemoteTasks(inv: Inventory, after: string[]): AnyTask[] {
 /**
  * What an apps host's run converges on the control host (commands/converge.ts): the Dokploy
  * registrations once Dokploy has run, the backup pull's host keys, list and copies once the pull
- * key exists. Nothing else of the control host's plan depends on an apps host.
+ * key exists, and the WAL receivers of the apps that host just made ready (roles/pitr.ts).
+ * Nothing else of the control host's plan depends on an apps host.
  */
 export function followUpTasks(inv: Inventory): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
@@ -161,6 +163,7 @@ export function followUpTasks(inv: Inventory): AnyTask[] {
   return [
     ...(learned.dokployPublicKey ? dokployRemoteTasks(inv, []) : []),
     ...(learned.backupPullKey ? controlBackupTasks(inv, control, []) : []),
+    ...pitrRoleTasks(inv, control.name, []),
   ];
 }
 

@@ -14,6 +14,8 @@ import {
   PITR_ETC,
   type PitrTarget,
   pitrSecretsTask,
+  readyTask,
+  receiverTask,
   WAL_START_PATH,
   WAL_UNIT,
   walServiceUnit,
@@ -32,19 +34,27 @@ import { serviceTask } from '../tasks/service.js';
  */
 const PREREQUISITE = /^(tailscale|service:docker\.service)$/;
 
-/** Pure: the apps the control host streams: on the tailnet and ready on their apps host. */
+/**
+ * Pure: the apps the control host streams: on the tailnet and ready on their apps host, which
+ * learned the verifier its role has (`pitrSources`; a list, as infra wrote it before, knows no
+ * verifier: that host's next run learns it).
+ */
 export function pitrTargets(inv: Inventory): PitrTarget[] {
   const learned = readLearned(inv.stateDir);
   const out: PitrTarget[] = [];
   for (const a of inv.apps.filter((x) => x.pitr)) {
     const host = learned[a.host];
-    if (!host?.tailnetAddress || !host.pitrSources?.includes(a.name)) continue;
+    const sources = Array.isArray(host?.pitrSources) ? {} : (host?.pitrSources ?? {});
+    const sourceVerifier = sources[a.name];
+    if (!host?.tailnetAddress || !sourceVerifier) continue;
     const port = pgPort(
       a.name,
       inv.apps.filter((x) => x.host === a.host).map((x) => x.name),
     );
     out.push({
       app: a.name,
+      host: a.host,
+      sourceVerifier,
       address: host.tailnetAddress,
       port,
       major: a.postgres,
@@ -54,7 +64,7 @@ export function pitrTargets(inv: Inventory): PitrTarget[] {
   return out.sort((x, y) => x.app.localeCompare(y.app));
 }
 
-function controlTasks(inv: Inventory, others: readonly AnyTask[]): AnyTask[] {
+function controlTasks(inv: Inventory, others: readonly AnyTask[], only?: string): AnyTask[] {
   const apps = inv.apps.filter((a) => a.pitr);
   if (apps.length === 0) return [];
   const pre = others.map((t) => t.id).filter((id) => PREREQUISITE.test(id));
@@ -69,7 +79,9 @@ function controlTasks(inv: Inventory, others: readonly AnyTask[]): AnyTask[] {
   const script = fileTask({ path: BASE_SCRIPT_PATH, content: BASE_SCRIPT, mode: '755' }, []);
   const start = fileTask({ path: WAL_START_PATH, content: GAP_SCRIPT, mode: '755' }, []);
   const shared = [...pre, secrets.id, script.id, start.id, ...units.map((u) => u.id)];
-  const perApp = pitrTargets(inv).flatMap((t) => {
+  const targets = pitrTargets(inv).filter((t) => !only || t.app === only);
+  const perApp = targets.flatMap((t) => {
+    const ready = readyTask(t, [secrets.id]);
     // A changed env file restarts the receiver: it reads the address and port at start only.
     const env = fileTask(
       {
@@ -78,13 +90,13 @@ function controlTasks(inv: Inventory, others: readonly AnyTask[]): AnyTask[] {
         mode: '600',
         onChange: `systemctl try-restart ${WAL_UNIT}@${t.app}.service`,
       },
-      shared,
+      [...shared, ready.id],
     );
     // A gap is recovered before the receiver's own task, which would only fail to start it.
     const gap = gapTask(t.app, [...shared, env.id]);
-    const wal = serviceTask(`${WAL_UNIT}@${t.app}.service`, [...shared, env.id, gap.id]);
+    const wal = receiverTask(t.app, [...shared, env.id, gap.id]);
     const timer = serviceTask(`${BASE_UNIT}@${t.app}.timer`, [...shared, env.id]);
-    return [env, gap, wal, timer, baseTask(t.app, [wal.id])];
+    return [ready, env, gap, wal, timer, baseTask(t.app, [wal.id])];
   });
   return [secrets, script, start, ...units, ...perApp];
 }
@@ -103,10 +115,18 @@ function appsTasks(inv: Inventory, host: Host, others: readonly AnyTask[]): AnyT
   return [sourcesTask(apps, control.name, address, stacks)];
 }
 
-/** Both roles' part in point-in-time recovery. */
-export function pitrRoleTasks(inv: Inventory, hostName: string, others: readonly AnyTask[]): AnyTask[] {
+/**
+ * Both roles' part in point-in-time recovery; `only`: the control host's receiver of that app
+ * alone (a restore must not wait on, or fail for, other apps of a host that is down).
+ */
+export function pitrRoleTasks(
+  inv: Inventory,
+  hostName: string,
+  others: readonly AnyTask[],
+  only?: string,
+): AnyTask[] {
   const host = inv.hosts.find((h) => h.name === hostName);
-  if (host?.role === 'control') return controlTasks(inv, others);
+  if (host?.role === 'control') return controlTasks(inv, others, only);
   if (host?.role === 'apps') return appsTasks(inv, host, others);
   return [];
 }

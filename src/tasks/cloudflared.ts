@@ -100,9 +100,12 @@ export function diffToken(token: Secret | undefined, s: TokenState): Change[] {
   return changes;
 }
 
+/** The token task's id: the Cloudflare side publishes nothing before it converged (session.ts). */
+export const TOKEN_TASK = 'cloudflared:token';
+
 export function tokenTask(token: Secret | undefined, after: string[] = []): Task<TokenState> {
   return {
-    id: 'cloudflared:token',
+    id: TOKEN_TASK,
     after,
     probe: TOKEN_PROBE,
     parse: parseToken,

@@ -135,7 +135,7 @@ const FIREWALLED: { container: RegExp; ports: number[] }[] = [
   { container: /^dokploy\.\d+\.[a-z0-9]+$/, ports: [3000] },
   { container: /^dokploy-traefik$/, ports: [80, 443] },
 ];
-const firewalled = (p: Published) =>
+export const firewalled = (p: Published) =>
   FIREWALLED.some(
     (f) => f.container.test(p.container) && p.ports[0] === p.ports[1] && f.ports.includes(p.ports[0]),
   );

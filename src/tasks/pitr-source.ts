@@ -221,13 +221,15 @@ export function sourcesTask(
         : undefined;
     },
     learn: (m) => ({
-      pitrSources: apps
-        .filter((a) => {
-          const s = m[a.app];
-          return s?.up && s.verifier === a.verifier && s.hba.join('\n') === hbaLines(control).join('\n');
-        })
-        .map((a) => a.app)
-        .sort(),
+      pitrSources: Object.fromEntries(
+        apps
+          .filter((a) => {
+            const s = m[a.app];
+            return s?.up && s.verifier === a.verifier && s.hba.join('\n') === hbaLines(control).join('\n');
+          })
+          .map((a) => [a.app, a.verifier])
+          .sort((x, y) => x[0]!.localeCompare(y[0]!)),
+      ),
     }),
   };
 }

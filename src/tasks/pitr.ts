@@ -1,5 +1,6 @@
 import type { Change, Task } from '../engine/task.js';
 import { shCmd, shq } from '../quote.js';
+import { diffService, serviceTask } from './service.js';
 
 /**
  * Point-in-time recovery, the control host's side (docs/apps.md "Point-in-time recovery").
@@ -29,6 +30,9 @@ export const BASE_STALE_AFTER_SEC = 26 * 3600;
 
 export interface PitrTarget {
   app: string;
+  /** The apps host, and the verifier its role was set up with (learned there). */
+  host: string;
+  sourceVerifier: string;
   /** The apps host's tailnet address and the app's published PostgreSQL port there. */
   address: string;
   port: number;
@@ -44,6 +48,47 @@ PG_PORT=${t.port}
 PG_MAJOR=${t.major}
 KEEP_DAYS=${t.keepDays}
 `;
+}
+
+/**
+ * The receiver's unit, enabled and running, or retrying: with the apps host down, ExecStartPre
+ * fails and `Restart=always` keeps the unit `activating` (auto-restart) until it answers again.
+ * Starting it by hand would only fail the same way, so that is not this host's drift: the apps
+ * host's side reports the stream stopped (an inactive slot) once it is reachable.
+ */
+export function receiverTask(app: string, after: string[]) {
+  const unit = `${WAL_UNIT}@${app}.service`;
+  const task = serviceTask(unit, after);
+  return {
+    ...task,
+    diff: (s: Parameters<typeof task.diff>[0]) =>
+      diffService(unit, s.active === 'activating' ? { ...s, active: 'active' } : s),
+  };
+}
+
+/**
+ * The gate before an app's receiver: the apps host's role was set up with this host's current
+ * verifier. When this host's secret was made anew (a rebuilt control host, /etc/infra/pitr lost),
+ * the receiver would only be refused: it waits for the apps host's run to take the new verifier.
+ */
+export function readyTask(t: PitrTarget, after: string[]): Task<string | null> {
+  return {
+    id: `pitr:${t.app}:ready`,
+    after,
+    probe: `cat ${shq(verifierPath(t.app))} 2>/dev/null || true`,
+    parse: (out) => out.trim() || null,
+    diff: (v): Change[] =>
+      v === t.sourceVerifier
+        ? []
+        : [
+            {
+              summary: `${t.host} has ${t.app}'s replication role with another password than this host's: its WAL streams once ${t.host} is applied`,
+              kind: 'pitr-source-stale',
+            },
+          ],
+    apply: () => [],
+    wait: () => ({ on: t.host, run: `infra apply ${t.host}` }),
+  };
 }
 
 const DOCKER_RUN = `/usr/bin/docker run --rm --network host -e PGPASSFILE=/pgpass -v ${PITR_ETC}/%i.pgpass:/pgpass:ro`;

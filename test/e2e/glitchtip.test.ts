@@ -7,9 +7,10 @@ import { ensureLab, infra, inventoryText, onHost, resetInventory } from './harne
  * (lab/images/stacks/standin_glitchtip.py, docs/lab.md), which enforces the upstream contract
  * infra depends on: Django's CSRF origin check, GlitchTip's registration rule (open while no user
  * exists, else ENABLE_USER_REGISTRATION), `createsuperuser --noinput`, and a refused missing
- * SECRET_KEY; its users live in the stack's REAL PostgreSQL 18. The lab's cloudflared connects
- * nowhere, so requests are made on toucan as cloudflared forwards them: plain HTTP to
- * 127.0.0.1:8000 with the public Host, and the browser's Origin.
+ * SECRET_KEY; its users live in the stack's REAL PostgreSQL 18. The repository's tunnel is a
+ * token (dashboard) tunnel, whose routes infra cannot push (the API form, through the lab edge,
+ * is test/e2e/cloudflare.test.ts), so requests are made on toucan as cloudflared forwards them:
+ * plain HTTP to 127.0.0.1:8000 with the public Host, and the browser's Origin.
  */
 const DIR = '/srv/infra/stacks/glitchtip';
 const PUBLIC = 'https://glitchtip.sgl.as';
@@ -76,6 +77,10 @@ rm -rf ${DIR} /etc/cloudflared/config.yml
     expect(check.code, check.all).toBe(0);
     expect(JSON.parse(check.stdout).hosts[0].warnings).toEqual([
       expect.stringContaining('GlitchTip has no outgoing mail'),
+      // The repository's 443/tcp rule with nothing behind it (docs/bootstrap.md): said, not drift.
+      expect.stringContaining(
+        'UFW allows 443/tcp from anywhere (firewall.allow) but nothing on toucan serves it',
+      ),
     ]);
   });
 

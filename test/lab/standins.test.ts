@@ -1,3 +1,5 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LabHost, LabState } from '../../src/lab/index.js';
@@ -137,7 +139,18 @@ apt-get install -y -qq tailscale tailscale-archive-keyring cloudflared >/dev/nul
     await sh('systemctl start tailscaled');
   });
 
-  it('cloudflared: service install runs the tunnel with a 0600 token file and /ready answers 200', async () => {
+  it('cloudflared: service install runs the tunnel with a 0600 token file, connects to the lab edge, /ready answers 200', async () => {
+    // The token's tunnel exists in the lab's account as one made in the dashboard (the edge
+    // refuses a token naming no tunnel, as Cloudflare's does: test/unit/cloudflare/edge-standin).
+    const seedFile = join(LAB_DIR, 'cloudflare', 'seed.json');
+    const seed: { dashboard_tunnels?: string[] } = existsSync(seedFile)
+      ? JSON.parse(readFileSync(seedFile, 'utf8'))
+      : { tokens: {}, accounts: {} };
+    if (!seed.dashboard_tunnels?.includes(TOKEN))
+      writeFileSync(
+        seedFile,
+        JSON.stringify({ ...seed, dashboard_tunnels: [...(seed.dashboard_tunnels ?? []), TOKEN] }),
+      );
     expect((await sh('cloudflared --version')).stdout).toContain('cloudflared version');
     expect((await sh('cloudflared service install not-a-token')).exitCode).toBe(1);
     const inst = await sh(`cloudflared service install ${TOKEN}`);
@@ -151,6 +164,11 @@ apt-get install -y -qq tailscale tailscale-archive-keyring cloudflared >/dev/nul
     );
     expect(ready.exitCode).toBe(0);
     expect(JSON.parse(ready.stdout)).toEqual({ status: 200, readyConnections: 4, connectorId: 'lab' });
+    const edge = new URL(lab.upstream.cloudflareApi!).hostname;
+    expect((await sh('journalctl -u cloudflared.service --no-pager')).stdout).toContain(
+      `Registered tunnel connection connIndex=0`,
+    );
+    expect((await sh('cat /var/lib/infra-lab/cloudflare-edge')).stdout.trim()).toBe(`http://${edge}:8080`);
     const twice = await sh(`cloudflared service install ${TOKEN}`);
     expect(twice.exitCode).toBe(1);
     expect(twice.stderr).toContain('cloudflared service is already installed');

@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cfApi, viaEdge as edgeRequest } from '../../support/cloudflare.js';
 
 // The lab's tunnel path on loopback: the API stand-in with its edge (lab/cloudflare/cfapi.py,
 // edge.py) and the cloudflared stand-in (lab/standins/cloudflared) connecting to it. A remotely
@@ -20,29 +21,8 @@ const servers: Server[] = [];
 let dir: string;
 let logs = '';
 
-const api = async (method: string, p: string, body?: unknown) => {
-  const r = await fetch(`${API}${p}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const doc = (await r.json()) as { success: boolean; result: unknown };
-  if (!doc.success) throw new Error(`${method} ${p}: ${JSON.stringify(doc)}`);
-  return doc.result;
-};
-/** A request to the edge for a public hostname (node's http sets the Host header we give). */
-const viaEdge = (host: string, p = '/') =>
-  new Promise<{ status: number; body: string; edge: string }>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: EDGE_PORT, path: p, headers: { host } }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, body, edge: String(res.headers['x-lab-edge'] ?? '') }),
-      );
-    });
-    req.on('error', reject);
-    req.end();
-  });
+const api = cfApi(API, () => TOKEN);
+const viaEdge = (host: string, p = '/') => edgeRequest({ host: '127.0.0.1', port: EDGE_PORT }, host, p);
 const origin = async (name: string) => {
   const s = createServer((req, res) => res.end(`${name} ${req.headers.host} ${req.url}`));
   servers.push(s);

@@ -95,7 +95,7 @@ async function run(tasks: AnyTask[], dir: string): Promise<HostResult> {
  * and open nothing, so they converge before sshd as the base files do.
  */
 const BEHIND_UFW =
-  /^(ufw|ufw:docker|file:\/etc\/docker\/daemon\.json|packages:docker|service:docker\.service|docker:exposure|stack:.*|app:.*|(?!apt-source:|file:\/etc\/systemd\/system\/cloudflared\.service\.d\/).*cloudflared.*)$/;
+  /^(ufw|ufw:docker|ufw:served|file:\/etc\/docker\/daemon\.json|packages:docker|service:docker\.service|docker:exposure|stack:.*|app:.*|(?!apt-source:|file:\/etc\/systemd\/system\/cloudflared\.service\.d\/).*cloudflared.*)$/;
 
 describe('skip rule on the bootstrap plan', () => {
   it('a fresh host whose sshd step is refused: UFW and everything that publishes ports skipped, not failed', async () => {

@@ -8,8 +8,11 @@ import { walCapBytes } from '../../../src/inventory/schema.js';
 import {
   diffBase,
   envFile,
+  type PitrTarget,
   parseBase,
   parseVerifiers,
+  readyTask,
+  receiverTask,
   secretScript,
   walServiceUnit,
 } from '../../../src/tasks/pitr.js';
@@ -40,6 +43,15 @@ const ok: SourceState = {
   hbaFile: '/var/lib/postgresql/18/docker/pg_hba.conf',
   slot: { active: true, walStatus: 'reserved', retained: 1024 },
   lagSec: 0.4,
+};
+const target: PitrTarget = {
+  app: 'a',
+  host: 'hornbill',
+  sourceVerifier: V,
+  address: '100.64.0.2',
+  port: 15401,
+  major: 18,
+  keepDays: 14,
 };
 const kinds = (s: Partial<SourceState>) =>
   diffSource('beanstock', '100.64.0.1', V, { ...ok, ...s }).map((c) => c.kind);
@@ -155,11 +167,32 @@ describe('the control host side', () => {
     ]);
   });
 
+  it('the receiver waits for the apps host while its role has another verifier (a secret made anew here)', () => {
+    const gate = readyTask(target, []);
+    expect(gate.diff(gate.parse(`${V}\n`))).toEqual([]);
+    for (const onHost of ['', 'SCRAM-SHA-256$4096:bmV3$bmV3:bmV3']) {
+      const changes = gate.diff(gate.parse(onHost));
+      expect(changes.map((c) => c.kind)).toEqual(['pitr-source-stale']);
+      expect(gate.wait?.(gate.parse(onHost))).toEqual({ on: 'hornbill', run: 'infra apply hornbill' });
+      expect(gate.apply(gate.parse(onHost), changes)).toEqual([]);
+    }
+  });
+
+  it('a receiver retrying while its apps host is down is not drift here; stopped or disabled is', () => {
+    const r = receiverTask('a', []);
+    const diff = (p: string) => r.diff(r.parse(p)).map((c) => c.kind);
+    expect(diff('UnitFileState=enabled\nActiveState=active\n')).toEqual([]);
+    expect(diff('UnitFileState=enabled\nActiveState=activating\n')).toEqual([]);
+    expect(diff('UnitFileState=enabled\nActiveState=failed\n')).toEqual(['service-stopped']);
+    expect(diff('UnitFileState=disabled\nActiveState=inactive\n')).toEqual([
+      'service-disabled',
+      'service-stopped',
+    ]);
+  });
+
   it('per major: the receiver and base backup run in the app major image', () => {
     for (const major of [16, 17, 18]) {
-      expect(envFile({ app: 'a', address: '100.64.0.2', port: 15401, major, keepDays: 14 })).toContain(
-        `PG_MAJOR=${major}\n`,
-      );
+      expect(envFile({ ...target, major })).toContain(`PG_MAJOR=${major}\n`);
     }
     // systemd expands ${PG_MAJOR} from the env file (a literal in the unit, not a JS template).
     expect(walServiceUnit).toContain(['postgres:$', '{PG_MAJOR} pg_receivewal'].join(''));
