@@ -194,6 +194,6 @@ export function rotateScript(app: string, stamp: string): string {
 systemctl stop infra-pitr-wal@${app}.service 2>/dev/null || true
 cd ${d}
 mkdir before-restore-${stamp}
-for x in base wal; do [ ! -d "$x" ] || mv "$x" before-restore-${stamp}/; done
+for x in base wal gap; do [ ! -e "$x" ] || mv "$x" before-restore-${stamp}/; done
 mkdir -p base wal && chmod 700 base wal`;
 }
