@@ -89,6 +89,11 @@ export async function restoreAt(
     name,
     o.yes,
   );
+  // The receiver stops before the server is replaced: started against the recovered server (a new
+  // history, no slot) it would find its archive unreserved and mark a gap (tasks/pitr-gap.ts).
+  await withControl(inv, (t) =>
+    t.exec(`systemctl stop ${shq(`infra-pitr-wal@${name}.service`)} 2>/dev/null || true`),
+  );
   const started = Date.now();
   const moved = { ...app, host: target };
   const replayed = await withApp(

@@ -7,7 +7,7 @@ import { parseEnvFile } from './env-file.js';
 import { overlayLab } from './lab-overlay.js';
 import { offsiteSettings } from './offsite.js';
 import { formatProblem, type Locate, type Path, type Problem, parseInventoryText } from './parse.js';
-import { SECRET_REF } from './schema.js';
+import { DEFAULT_WAL_CAP, SECRET_REF } from './schema.js';
 import type { Inventory } from './types.js';
 
 export interface LoadOptions {
@@ -89,6 +89,7 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
       backupRetentionDays: a.backup_retention_days ?? 14,
       controlRetentionDays: a.backup_control_retention_days ?? 60,
       pitr: a.pitr ?? false,
+      pitrWalCap: a.pitr_wal_cap ?? DEFAULT_WAL_CAP,
     })),
     hosts: Object.entries(doc.hosts).map(([name, h]) => ({
       name,

@@ -71,6 +71,14 @@ function crossCheck(doc: InventoryDoc, locate: Locate): Problem[] {
         message: `${app.host} has role ${host.role}; apps run on a host with role apps`,
       });
     }
+    if (app.pitr_wal_cap !== undefined && app.pitr !== true) {
+      const at = ['apps', name, 'pitr_wal_cap'];
+      problems.push({
+        ...locate(at),
+        path: at.join('.'),
+        message: `caps the WAL kept for point-in-time recovery, which ${name} does not have: add pitr: true or remove this key`,
+      });
+    }
   }
   // GlitchTip published through a tunnel gets its superuser before the route goes live: a route
   // to GlitchTip's port without the superuser's email is refused up front.

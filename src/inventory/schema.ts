@@ -142,6 +142,17 @@ const glitchtip = z
   })
   .strict();
 
+/** A PostgreSQL memory setting in the units max_slot_wal_keep_size (GUC unit MB) shows. */
+/** The cap when the inventory gives none (docs/apps.md "Point-in-time recovery"). */
+export const DEFAULT_WAL_CAP = '1GB';
+export const WAL_CAP_RE = /^[1-9]\d{0,6}(MB|GB|TB)$/;
+const UNIT_BYTES: Record<string, number> = { kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+/** Pure: `48MB`, `1GB` (as SHOW prints it too) in bytes; NaN for anything else (`-1`: no cap). */
+export function walCapBytes(v: string): number {
+  const m = /^(\d+)(kB|MB|GB|TB)$/.exec(v.trim());
+  return m ? Number(m[1]) * UNIT_BYTES[m[2]!]! : Number.NaN;
+}
+
 const app = z
   .object({
     host: z.string(),
@@ -157,6 +168,14 @@ const app = z
     backup_control_retention_days: z.number().int().min(1).max(3650).optional(),
     /** Stream the app's WAL to the control host for point-in-time recovery (docs/apps.md). */
     pitr: z.boolean().optional(),
+    /** max_slot_wal_keep_size of the app's PostgreSQL: what a stopped receiver's slot may hold. */
+    pitr_wal_cap: z
+      .string()
+      .refine(
+        (v) => WAL_CAP_RE.test(v) && walCapBytes(v) >= 16 * 1024 ** 2,
+        'expected a size in MB, GB or TB like 1GB or 256MB, at least 16MB (one WAL segment)',
+      )
+      .optional(),
   })
   .strict();
 

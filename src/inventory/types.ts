@@ -70,6 +70,8 @@ export interface App {
   controlRetentionDays: number;
   /** WAL streamed to the control host for point-in-time recovery (`pitr: true`; default off). */
   pitr?: boolean;
+  /** max_slot_wal_keep_size for the WAL slot (`pitr_wal_cap`, default `1GB`). */
+  pitrWalCap?: string;
 }
 
 export interface Inventory {

@@ -1,5 +1,6 @@
 import { factsOf, type HostFacts } from '../engine/facts.js';
 import type { AnyTask } from '../engine/task.js';
+import { DEFAULT_WAL_CAP } from '../inventory/schema.js';
 import type { Host, Inventory } from '../inventory/types.js';
 import { fileTask } from '../tasks/file.js';
 import {
@@ -15,9 +16,11 @@ import {
   pitrSecretsTask,
   readyTask,
   receiverTask,
+  WAL_START_PATH,
   WAL_UNIT,
   walServiceUnit,
 } from '../tasks/pitr.js';
+import { GAP_SCRIPT, gapTask } from '../tasks/pitr-gap.js';
 import { pitrSourcesTask } from '../tasks/pitr-source.js';
 import { pgPort } from '../tasks/postgres-app.js';
 import { serviceTask } from '../tasks/service.js';
@@ -74,7 +77,8 @@ function controlTasks(inv: Inventory, f: Foundation, facts: HostFacts, only?: st
     { path: `/etc/systemd/system/${BASE_UNIT}@.timer`, content: baseTimerUnit },
   ].map((u) => fileTask({ ...u, mode: '644', onChange: reload }, []));
   const script = fileTask({ path: BASE_SCRIPT_PATH, content: BASE_SCRIPT, mode: '755' }, []);
-  const shared = [...pre, secrets.id, script.id, ...units.map((u) => u.id)];
+  const start = fileTask({ path: WAL_START_PATH, content: GAP_SCRIPT, mode: '755' }, []);
+  const shared = [...pre, secrets.id, script.id, start.id, ...units.map((u) => u.id)];
   const targets = pitrTargets(inv, facts).filter((t) => !only || t.app === only);
   const perApp = targets.flatMap((t) => {
     const ready = readyTask(t, [secrets.id]);
@@ -88,11 +92,13 @@ function controlTasks(inv: Inventory, f: Foundation, facts: HostFacts, only?: st
       },
       [...shared, ready.id],
     );
-    const wal = receiverTask(t.app, [...shared, env.id]);
+    // A gap is recovered before the receiver's own task, which would only fail to start it.
+    const gap = gapTask(t.app, [...shared, env.id]);
+    const wal = receiverTask(t.app, [...shared, env.id, gap.id]);
     const timer = serviceTask(`${BASE_UNIT}@${t.app}.timer`, [...shared, env.id]);
-    return [ready, env, wal, timer, pitrBaseBackupTask(t.app, [wal.id])];
+    return [ready, env, gap, wal, timer, pitrBaseBackupTask(t.app, [wal.id])];
   });
-  return [secrets, script, ...units, ...perApp];
+  return [secrets, script, start, ...units, ...perApp];
 }
 
 function appsTasks(inv: Inventory, host: Host, appStacks: readonly AnyTask[], facts: HostFacts): AnyTask[] {
@@ -103,7 +109,7 @@ function appsTasks(inv: Inventory, host: Host, appStacks: readonly AnyTask[], fa
   const verifiers = known?.pitrVerifiers ?? {};
   const apps = inv.apps
     .filter((a) => a.pitr && a.host === host.name && verifiers[a.name])
-    .map((a) => ({ app: a.name, verifier: verifiers[a.name]! }));
+    .map((a) => ({ app: a.name, verifier: verifiers[a.name]!, cap: a.pitrWalCap ?? DEFAULT_WAL_CAP }));
   if (!address || apps.length === 0) return [];
   return [pitrSourcesTask({ apps, controlHost: control.name, control: address }, idsOf(...appStacks))];
 }

@@ -35,7 +35,7 @@ export function parseAt(raw: string): Date | 'latest' {
 }
 
 export interface ArchiveBase {
-  /** The archive set: '' for the current one, `before-restore-STAMP` for one set aside by a restore. */
+  /** The archive set: '' for the current one, `before-restore-STAMP` / `before-gap-STAMP` set aside. */
   set: string;
   stamp: string;
   done: Date;
@@ -45,7 +45,7 @@ export interface ArchiveBase {
 export function listBasesScript(app: string): string {
   const d = shq(pitrDir(app));
   return `cd ${d} 2>/dev/null || exit 0
-for s in . before-restore-*; do [ -d "$s/base" ] || continue
+for s in . before-restore-* before-gap-*; do [ -d "$s/base" ] || continue
   for b in $(ls -1 "$s/base" | grep -E '^[0-9]{8}T[0-9]{6}Z$'); do [ -f "$s/base/$b/done" ] && printf '%s %s %s\\n' "$s" "$b" "$(cat "$s/base/$b/done")"; done
 done; true`;
 }
@@ -53,7 +53,7 @@ done; true`;
 export function parseBases(out: string): ArchiveBase[] {
   return out
     .split('\n')
-    .map((l) => /^(\.|before-restore-\d{8}T\d{6}Z) (\d{8}T\d{6}Z) (\S+)$/.exec(l.trim()))
+    .map((l) => /^(\.|before-(?:restore|gap)-\d{8}T\d{6}Z) (\d{8}T\d{6}Z) (\S+)$/.exec(l.trim()))
     .filter((m): m is RegExpExecArray => !!m && !Number.isNaN(new Date(m[3]!).getTime()))
     .map((m) => ({ set: m[1] === '.' ? '' : m[1]!, stamp: m[2]!, done: new Date(m[3]!) }));
 }
@@ -195,6 +195,6 @@ export function rotateScript(app: string, stamp: string): string {
 systemctl stop infra-pitr-wal@${app}.service 2>/dev/null || true
 cd ${d}
 mkdir before-restore-${stamp}
-for x in base wal; do [ ! -d "$x" ] || mv "$x" before-restore-${stamp}/; done
+for x in base wal gap; do [ ! -e "$x" ] || mv "$x" before-restore-${stamp}/; done
 mkdir -p base wal && chmod 700 base wal`;
 }

@@ -1,4 +1,5 @@
 import type { Change, Task } from '../engine/task.js';
+import { DEFAULT_WAL_CAP, walCapBytes } from '../inventory/schema.js';
 import { shCmd, shq } from '../quote.js';
 import { PITR_ROLE, PITR_SLOT } from './pitr.js';
 import { appDir } from './postgres-app.js';
@@ -7,13 +8,12 @@ import { appDir } from './postgres-app.js';
  * Point-in-time recovery, the apps host's side: in each app's PostgreSQL, the replication role
  * (its password is the control host's SCRAM verifier), two pg_hba lines on top (replication from
  * the control host's tailnet address only; the role rejected from anywhere else), and
- * max_slot_wal_keep_size, so a slot whose reader is gone cannot fill the disk (PostgreSQL 16-18
- * "max_slot_wal_keep_size": past it the slot is invalidated, wal_status `lost`). The slot itself
+ * max_slot_wal_keep_size (the app's `pitr_wal_cap`, default 1GB), so a slot whose reader is gone
+ * cannot fill the disk (PostgreSQL 16-18 "max_slot_wal_keep_size": at a checkpoint, a slot whose
+ * restart_lsn is further behind is invalidated, wal_status `lost`, and its WAL freed). The slot itself
  * is made by the control host's receiver (`pg_receivewal --create-slot --if-not-exists`): a slot
  * here means streaming was set up, so an inactive one is a finding, not a new app.
  */
-export const WAL_CAP = '1GB';
-export const WAL_CAP_BYTES = 1024 ** 3;
 /** Lag past this is a finding (issue 18: 60 s). */
 export const LAG_LIMIT_SEC = 60;
 const MARK = '# infra-pitr';
@@ -86,7 +86,13 @@ export function parseSource(out: string): SourceState {
 const STATUS_KINDS = new Set(['wal-stream-stopped', 'wal-stream-lag', 'wal-slot-over-cap']);
 
 /** Pure: configuration to fix, then the stream's state (which only the control host can fix). */
-export function diffSource(app: string, control: string, verifier: string, s: SourceState): Change[] {
+export function diffSource(
+  app: string,
+  control: string,
+  verifier: string,
+  s: SourceState,
+  cap = DEFAULT_WAL_CAP,
+): Change[] {
   if (!s.up) return []; // the stack task reports a stopped PostgreSQL
   const out: Change[] = [];
   if (s.verifier !== verifier)
@@ -94,11 +100,12 @@ export function diffSource(app: string, control: string, verifier: string, s: So
       summary: `${s.verifier ? 'set' : 'create'} ${app}'s replication role ${PITR_ROLE} with the control host's verifier`,
       kind: 'pitr-role',
     });
-  if (s.cap !== WAL_CAP)
+  // Compared in bytes: SHOW prints 1024MB as 1GB.
+  if (walCapBytes(s.cap) !== walCapBytes(cap))
     out.push({
-      summary: `cap the WAL a slot may hold in ${app}: max_slot_wal_keep_size ${WAL_CAP} (is ${s.cap})`,
+      summary: `cap the WAL a slot may hold in ${app}: max_slot_wal_keep_size ${cap} (is ${s.cap})`,
       kind: 'pitr-wal-cap',
-      expected: WAL_CAP,
+      expected: cap,
       actual: s.cap,
     });
   const want = hbaLines(control);
@@ -112,13 +119,19 @@ export function diffSource(app: string, control: string, verifier: string, s: So
   const slot = s.slot;
   if (slot && !slot.active)
     out.push({
-      summary: `WAL streaming of ${app} to the control host stopped: the slot ${PITR_SLOT} is inactive (${(slot.retained / 1024 ** 2).toFixed(0)} MiB held, cap ${WAL_CAP})`,
+      summary: `WAL streaming of ${app} to the control host stopped: the slot ${PITR_SLOT} is inactive (${(slot.retained / 1024 ** 2).toFixed(0)} MiB held, cap ${cap})`,
       kind: 'wal-stream-stopped',
       actual: 'inactive',
     });
-  if (slot && (slot.walStatus === 'lost' || slot.walStatus === 'unreserved' || slot.retained > WAL_CAP_BYTES))
+  if (slot?.walStatus === 'lost')
     out.push({
-      summary: `the slot ${PITR_SLOT} of ${app} held WAL past the cap ${WAL_CAP} (wal_status ${slot.walStatus}): WAL is being removed before the control host has it; take a new base backup once streaming is back`,
+      summary: `the slot ${PITR_SLOT} of ${app} was invalidated past the cap ${cap} (wal_status lost): WAL the control host never received is gone, so point-in-time recovery has a gap; infra apply on the control host sets the old archive aside, makes a new slot and takes a fresh base backup`,
+      kind: 'wal-slot-over-cap',
+      actual: slot.walStatus,
+    });
+  else if (slot && (slot.walStatus === 'unreserved' || slot.retained > walCapBytes(cap)))
+    out.push({
+      summary: `the slot ${PITR_SLOT} of ${app} holds WAL past the cap ${cap} (wal_status ${slot.walStatus}): the next checkpoint removes WAL the control host does not have yet`,
       kind: 'wal-slot-over-cap',
       actual: slot.walStatus,
     });
@@ -133,10 +146,10 @@ export function diffSource(app: string, control: string, verifier: string, s: So
 }
 
 /** The SQL of an apply; on stdin (the verifier is not the password, but no argv either). */
-export function sourceSql(verifier: string): string {
+export function sourceSql(verifier: string, cap = DEFAULT_WAL_CAP): string {
   return `select 'create role ${PITR_ROLE} with replication login' where not exists (select 1 from pg_roles where rolname = '${PITR_ROLE}') \\gexec
 alter role ${PITR_ROLE} with replication login password '${verifier}';
-alter system set max_slot_wal_keep_size = '${WAL_CAP}';
+alter system set max_slot_wal_keep_size = '${cap}';
 `;
 }
 
@@ -152,6 +165,8 @@ export function hbaScript(app: string, control: string, hbaFile: string): string
 export interface SourceApp {
   app: string;
   verifier: string;
+  /** max_slot_wal_keep_size, as the inventory spells it (validated: `\d+(MB|GB|TB)`). */
+  cap: string;
 }
 
 /** Pure: `@@ APP` headed blocks, one per app. */
@@ -176,7 +191,7 @@ export function pitrSourcesTask(
 ): Task<Record<string, SourceState>> {
   const { apps, controlHost, control } = want;
   const diffAll = (m: Record<string, SourceState>) =>
-    apps.flatMap((a) => diffSource(a.app, control, a.verifier, m[a.app] ?? DOWN));
+    apps.flatMap((a) => diffSource(a.app, control, a.verifier, m[a.app] ?? DOWN, a.cap));
   return {
     id: 'pitr-source',
     after,
@@ -186,12 +201,12 @@ export function pitrSourcesTask(
     apply: (m) =>
       apps.flatMap((a) => {
         const s = m[a.app] ?? DOWN;
-        const kinds = new Set(diffSource(a.app, control, a.verifier, s).map((c) => c.kind));
+        const kinds = new Set(diffSource(a.app, control, a.verifier, s, a.cap).map((c) => c.kind));
         const config = ['pitr-role', 'pitr-wal-cap', 'pitr-hba'].some((k) => kinds.has(k));
         if (!config) return [];
         return [
           ...(kinds.has('pitr-role') || kinds.has('pitr-wal-cap')
-            ? [{ script: psql(a.app, ['-f', '-']), stdin: sourceSql(a.verifier) }]
+            ? [{ script: psql(a.app, ['-f', '-']), stdin: sourceSql(a.verifier, a.cap) }]
             : []),
           ...(kinds.has('pitr-hba') ? [{ script: hbaScript(a.app, control, s.hbaFile) }] : []),
           { script: `${psql(a.app, ['-c', 'select pg_reload_conf()'])} >/dev/null` },

@@ -23,6 +23,8 @@ export const PITR_SLOT = 'infra_pitr';
 export const WAL_UNIT = 'infra-pitr-wal';
 export const BASE_UNIT = 'infra-pitr-base';
 export const BASE_SCRIPT_PATH = '/usr/local/sbin/infra-pitr-base';
+/** The receiver's start check (tasks/pitr-gap.ts): the slot, and no streaming on top of a gap. */
+export const WAL_START_PATH = '/usr/local/sbin/infra-pitr-wal-start';
 /** A base backup older than this is stale: nightly at 03:30 plus a run's time and slack. */
 export const BASE_STALE_AFTER_SEC = 26 * 3600;
 
@@ -92,9 +94,10 @@ export function readyTask(t: PitrTarget, after: string[]): Task<string | null> {
 const DOCKER_RUN = `/usr/bin/docker run --rm --network host -e PGPASSFILE=/pgpass -v ${PITR_ETC}/%i.pgpass:/pgpass:ro`;
 
 /**
- * pg_receivewal loops on connection loss by itself; Restart= covers the rest (a slot missing
- * while the apps host converges, the apps host down). `--no-loop` would hand that to systemd too,
- * but its own loop keeps the partial segment open without a restart.
+ * `--no-loop`: a lost connection ends pg_receivewal and systemd starts it again (Restart=), so
+ * every reconnect passes the start check first (tasks/pitr-gap.ts): pg_receivewal's own loop
+ * would retry a slot the server invalidated forever. It resumes from its `.partial` segment
+ * (pg_receivewal(1): "starts at the end of the last complete segment ... or the partial one").
  */
 export const walServiceUnit = `# Installed by infra: stream the WAL of one app to this host (docs/apps.md "Point-in-time recovery").
 [Unit]
@@ -105,11 +108,10 @@ Wants=network-online.target
 
 [Service]
 EnvironmentFile=${PITR_ETC}/%i.env
-ExecStartPre=-/usr/bin/docker rm -f infra-pitr-wal-%i
-ExecStartPre=/bin/mkdir -p ${PITR_DIR}/%i/wal
-# The slot is made by this side (a slot on the apps host means streaming was set up there).
-ExecStartPre=${DOCKER_RUN} postgres:\${PG_MAJOR} pg_receivewal -h \${PG_HOST} -p \${PG_PORT} -U ${PITR_ROLE} -w --slot ${PITR_SLOT} --create-slot --if-not-exists
-ExecStart=${DOCKER_RUN} --name infra-pitr-wal-%i -v ${PITR_DIR}/%i/wal:/wal postgres:\${PG_MAJOR} pg_receivewal -h \${PG_HOST} -p \${PG_PORT} -U ${PITR_ROLE} -w -D /wal --slot ${PITR_SLOT} --status-interval 10
+# The slot is made by this side (a slot on the apps host means streaming was set up there), and
+# a gap in the archive stops the start until infra apply recovers (docs/apps.md).
+ExecStartPre=${WAL_START_PATH} %i
+ExecStart=${DOCKER_RUN} --name infra-pitr-wal-%i -v ${PITR_DIR}/%i/wal:/wal postgres:\${PG_MAJOR} pg_receivewal -h \${PG_HOST} -p \${PG_PORT} -U ${PITR_ROLE} -w -D /wal --slot ${PITR_SLOT} --status-interval 10 --no-loop
 ExecStop=/usr/bin/docker stop -t 10 infra-pitr-wal-%i
 Restart=always
 RestartSec=10

@@ -162,6 +162,25 @@ describe('broken inventories: every problem, located, in one line each', () => {
   });
 });
 
+describe('pitr_wal_cap: the slot cap of point-in-time recovery', () => {
+  const app = (lines: string) => `${VALID}${lines}`;
+  it('accepts MB/GB/TB sizes of one segment or more; refuses the rest with one located line', () => {
+    expect(problems(app('    pitr: true\n    pitr_wal_cap: 48MB\n'))).toEqual([]);
+    expect(problems(app('    pitr: true\n    pitr_wal_cap: 2GB\n'))).toEqual([]);
+    for (const bad of ['8MB', '1G', '"-1"', '"1 GB"', '0GB']) {
+      expect(problems(app(`    pitr: true\n    pitr_wal_cap: ${bad}\n`))).toEqual([
+        'inventory.yaml:20:19  apps.beanstock.pitr_wal_cap: expected a size in MB, GB or TB like 1GB or 256MB, at least 16MB (one WAL segment)',
+      ]);
+    }
+    expect(problems(app('    pitr: true\n    pitr_wal_cap: 64\n'))).toEqual([
+      'inventory.yaml:20:19  apps.beanstock.pitr_wal_cap: expected string, got number',
+    ]);
+    expect(problems(app('    pitr_wal_cap: 64MB\n'))).toEqual([
+      'inventory.yaml:19:19  apps.beanstock.pitr_wal_cap: caps the WAL kept for point-in-time recovery, which beanstock does not have: add pitr: true or remove this key',
+    ]);
+  });
+});
+
 describe('secrets', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'infra-inv-'));
   const file = path.join(dir, 'inventory.yaml');

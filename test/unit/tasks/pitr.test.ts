@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { walCapBytes } from '../../../src/inventory/schema.js';
 import {
   diffBase,
   envFile,
@@ -8,6 +9,7 @@ import {
   receiverTask,
   walServiceUnit,
 } from '../../../src/tasks/pitr.js';
+import { GAP_SCRIPT } from '../../../src/tasks/pitr-gap.js';
 import {
   chooseBase,
   parseAt,
@@ -22,6 +24,7 @@ import {
   parseSource,
   parseSources,
   type SourceState,
+  sourceSql,
 } from '../../../src/tasks/pitr-source.js';
 
 const V = 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy';
@@ -89,6 +92,22 @@ describe('the apps host side: role, pg_hba, cap, and the stream as PostgreSQL re
     expect(kinds({ up: false, verifier: null })).toEqual([]);
   });
 
+  it('the cap from the inventory: compared in bytes as SHOW prints it, set, and "over" measured against it', () => {
+    expect(walCapBytes('1GB')).toBe(walCapBytes('1024MB'));
+    expect(walCapBytes('-1')).toBeNaN();
+    const at48 = (s: Partial<SourceState>, cap = '48MB') =>
+      diffSource('beanstock', '100.64.0.1', V, { ...ok, cap: '48MB', ...s }, cap);
+    expect(at48({})).toEqual([]);
+    expect(at48({ cap: '1GB' }, '1024MB')).toEqual([]);
+    expect(at48({ cap: '1GB' }).map((c) => c.kind)).toEqual(['pitr-wal-cap']);
+    const over = { active: true, walStatus: 'extended', retained: 49 * 1024 ** 2 };
+    expect(at48({ slot: over }).map((c) => c.kind)).toEqual(['wal-slot-over-cap']);
+    const lost = at48({ slot: { active: false, walStatus: 'lost', retained: 0 } });
+    expect(lost.map((c) => c.kind)).toEqual(['wal-stream-stopped', 'wal-slot-over-cap']);
+    expect(lost[1]!.summary).toMatch(/invalidated past the cap 48MB .* point-in-time recovery has a gap/);
+    expect(sourceSql(V, '48MB')).toContain("alter system set max_slot_wal_keep_size = '48MB';");
+  });
+
   it('replication from the control host only, and the role refused anywhere else', () => {
     expect(hbaLines('100.64.0.1')).toEqual([
       'host replication infra_wal 100.64.0.1/32 scram-sha-256 # infra-pitr',
@@ -137,7 +156,7 @@ describe('the control host side', () => {
     }
     // systemd expands ${PG_MAJOR} from the env file (a literal in the unit, not a JS template).
     expect(walServiceUnit).toContain(['postgres:$', '{PG_MAJOR} pg_receivewal'].join(''));
-    expect(walServiceUnit).toContain('--slot infra_pitr --create-slot --if-not-exists');
+    expect(GAP_SCRIPT).toContain('--slot infra_pitr --create-slot --if-not-exists');
     expect(walServiceUnit).not.toContain('--synchronous');
   });
 });
