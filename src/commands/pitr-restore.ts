@@ -21,7 +21,7 @@ import {
   rotateScript,
   stageScript,
 } from '../tasks/pitr-restore.js';
-import { passwordFile, psqlArgv, stopStackScript, volumeName } from '../tasks/postgres-app.js';
+import { passwordFile, psqlBatchArgv, stopStackScript, volumeName } from '../tasks/postgres-app.js';
 import { confirm, findApp, loadApps, withApp } from './app-host.js';
 import { withControl } from './control-copies.js';
 import { converge } from './converge.js';
@@ -144,7 +144,7 @@ export async function restoreAt(
       if (password) await restorePassword(s, password);
       const f = shq(passwordFile(name));
       await s.run(
-        `{ printf 'alter role "%s" password ' ${shq(name)}; printf "'%s';\\n" "$(cat ${f})"; } | ${shCmd([...psqlArgv(name).slice(0, 7), '-T', ...psqlArgv(name).slice(7), '-X', '-q', '-v', 'ON_ERROR_STOP=1'])}`,
+        `{ printf 'alter role "%s" password ' ${shq(name)}; printf "'%s';\\n" "$(cat ${f})"; } | ${shCmd(psqlBatchArgv(name, ['-q']))}`,
         `matching ${name}'s role to its password file`,
       );
     },

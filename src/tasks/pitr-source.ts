@@ -2,7 +2,7 @@ import type { Change, Task } from '../engine/task.js';
 import { DEFAULT_WAL_CAP, walCapBytes } from '../inventory/schema.js';
 import { shCmd, shq } from '../quote.js';
 import { PITR_ROLE, PITR_SLOT } from './pitr.js';
-import { appDir } from './postgres-app.js';
+import { appDir, psqlBatchArgv } from './postgres-app.js';
 
 /**
  * Point-in-time recovery, the apps host's side: in each app's PostgreSQL, the replication role
@@ -39,30 +39,7 @@ const SQL = `select coalesce((select rolpassword from pg_authid where rolname = 
  coalesce((select (case when active then 'active' else 'inactive' end) || ' ' || coalesce(wal_status, '-') || ' ' || coalesce((pg_current_wal_lsn() - restart_lsn)::bigint, 0) from pg_replication_slots where slot_name = '${PITR_SLOT}'), 'none'),
  coalesce((select extract(epoch from coalesce(r.write_lag, interval '0'))::numeric(12,1)::text from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid where s.slot_name = '${PITR_SLOT}'), '-')`;
 
-const psql = (app: string, extra: string[]) =>
-  shCmd([
-    'docker',
-    'compose',
-    '-p',
-    app,
-    '-f',
-    `${appDir(app)}/compose.yaml`,
-    'exec',
-    '-T',
-    'db',
-    'psql',
-    '-U',
-    app,
-    '-d',
-    app,
-    '-v',
-    'ON_ERROR_STOP=1',
-    '-X',
-    '-q',
-    '-A',
-    '-t',
-    ...extra,
-  ]);
+const psql = (app: string, extra: string[]) => shCmd(psqlBatchArgv(app, ['-q', ...extra]));
 
 export const sourceProbe = (app: string) => `${psql(app, ['-F', '|', '-c', SQL])} 2>/dev/null || echo down`;
 

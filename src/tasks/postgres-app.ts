@@ -19,27 +19,40 @@ export const majorFile = (app: string) => `${appDir(app)}/pg-major`;
 
 /** psql in the app's container: interactive without `sql`, else one statement, unaligned, no TTY. */
 export function psqlArgv(app: string, sql?: string): string[] {
-  const base = ['docker', 'compose', '-p', app, '-f', `${appDir(app)}/compose.yaml`, 'exec'];
   return sql === undefined
-    ? [...base, 'db', 'psql', '-U', app, '-d', app]
-    : [
-        ...base,
-        '-T',
-        'db',
-        'psql',
-        '-U',
-        app,
-        '-d',
-        app,
-        '-v',
-        'ON_ERROR_STOP=1',
-        '-X',
-        '-A',
-        '-t',
-        '-c',
-        sql,
-      ];
+    ? [...composeExec(app), 'db', 'psql', '-U', app, '-d', app]
+    : psqlBatchArgv(app, ['-c', sql]);
 }
+
+/** psql in the app's container for scripts: no TTY, stops at the first error, unaligned tuples, then `extra`. */
+export function psqlBatchArgv(app: string, extra: readonly string[]): string[] {
+  return [
+    ...composeExec(app),
+    '-T',
+    'db',
+    'psql',
+    '-U',
+    app,
+    '-d',
+    app,
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-X',
+    '-A',
+    '-t',
+    ...extra,
+  ];
+}
+
+const composeExec = (app: string) => [
+  'docker',
+  'compose',
+  '-p',
+  app,
+  '-f',
+  `${appDir(app)}/compose.yaml`,
+  'exec',
+];
 export const volumeName = (app: string, major: number) => `${app}-pg${major}`;
 export const imageOf = (major: number) => `postgres:${major}`;
 /** 18+ images keep PGDATA under /var/lib/postgresql/18/docker and want the volume one level up. */
