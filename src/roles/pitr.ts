@@ -29,9 +29,10 @@ import { type Foundation, idsOf } from './foundation.js';
 /**
  * Point-in-time recovery (issue 18, docs/apps.md "Point-in-time recovery"). The control host
  * makes each app's replication secret first (its verifier is learned); the apps host then sets up
- * the role and pg_hba (and learns which apps are ready); the control host's next run starts a
- * receiver and takes a base backup for each ready app. Until then neither side waits or fails:
- * an app is simply not streamed yet, as with the off-host copies.
+ * the role and pg_hba (and learns which apps are ready, with the verifier each role has); its run
+ * ends on the control host (roles/control.ts followUpTasks), which starts a receiver for each ready
+ * app and takes a base backup once its WAL arrives. Until then neither side waits or fails: an app
+ * is simply not streamed yet, as with the off-host copies.
  */
 
 /**
