@@ -93,3 +93,20 @@ export function answers(host: string, port: number, timeoutMs = 2000): Promise<b
     s.on('timeout', () => done(false));
   });
 }
+
+/** Durations of a file's named steps, in seconds to a tenth, for the log line each file prints. */
+export function stepTimer(): {
+  times: Record<string, number>;
+  timed: <T>(name: string, f: () => Promise<T>) => Promise<T>;
+} {
+  const times: Record<string, number> = {};
+  const timed = async <T>(name: string, f: () => Promise<T>) => {
+    const t0 = Date.now();
+    try {
+      return await f();
+    } finally {
+      times[name] = Math.round((Date.now() - t0) / 100) / 10;
+    }
+  };
+  return { times, timed };
+}

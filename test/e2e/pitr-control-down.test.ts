@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { removeAppText } from '../../src/inventory/edit.js';
 import { LAB_DIR } from './bootstrap-helpers.js';
-import { containerOf, ensureLab, infra, onHost, REPO, resetInventory } from './harness.js';
+import { containerOf, ensureLab, infra, onHost, REPO, resetInventory, stepTimer } from './harness.js';
 
 /**
  * Issue 18, the control host stopped for a while (docs/apps.md "Point-in-time recovery", "When
@@ -101,15 +101,7 @@ const startToucan = async () => {
     throw new Error(`${e.message}:\n${last.slice(-2000)}`);
   });
 };
-const times: Record<string, number> = {};
-const timed = async <T>(name: string, f: () => Promise<T>) => {
-  const t0 = Date.now();
-  try {
-    return await f();
-  } finally {
-    times[name] = Math.round((Date.now() - t0) / 100) / 10;
-  }
-};
+const { times, timed } = stepTimer();
 
 /**
  * What infra learned of PITR (toucan's verifiers, hornbill's ready apps) goes too: a later file's

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
-import { containerOf, ensureLab, infra, onHost, REPO, resetInventory } from './harness.js';
+import { containerOf, ensureLab, infra, onHost, REPO, resetInventory, stepTimer } from './harness.js';
 
 /**
  * Issue 18 on the lab, REAL PostgreSQL 16, 17 and 18: every app's WAL streamed to toucan by
@@ -47,15 +47,7 @@ const stopPitr = () =>
   );
 const walFiles = async (app: App) =>
   Number((await onHost('toucan', `ls /var/backups/infra-pitr/${app}/wal 2>/dev/null | wc -l`)).stdout.trim());
-const times: Record<string, number> = {};
-const timed = async <T>(name: string, f: () => Promise<T>) => {
-  const t0 = Date.now();
-  try {
-    return await f();
-  } finally {
-    times[name] = (Date.now() - t0) / 1000;
-  }
-};
+const { times, timed } = stepTimer();
 
 describe('point-in-time recovery: WAL streamed to the control server, restore to a moment', () => {
   afterAll(async () => {
