@@ -61,9 +61,11 @@ rm -rf ${DIR} /etc/cloudflared/config.yml
     const first = await run('bootstrap', 'toucan');
     expect(first.code, first.all).toBe(0);
     expect(first.all).toMatch(/warning: GlitchTip has no outgoing mail/);
+    // Whole seconds on both sides: stat's %Y truncates, so the epoch is floored (a ::bigint cast
+    // rounds, and a superuser made in the same second as the file read one second "later" in CI).
     const t = await onHost(
       'toucan',
-      `docker exec glitchtip-postgres-1 psql -U glitchtip -d glitchtip -tAc "select extract(epoch from created)::bigint, is_superuser from users_user where email = '${ADMIN}'"; stat -c %Y /etc/cloudflared/config.yml`,
+      `docker exec glitchtip-postgres-1 psql -U glitchtip -d glitchtip -tAc "select floor(extract(epoch from created))::bigint, is_superuser from users_user where email = '${ADMIN}'"; stat -c %Y /etc/cloudflared/config.yml`,
     );
     const [row = '', mtime = ''] = t.stdout.split('\n');
     const [created, superuser] = row.split('|');
