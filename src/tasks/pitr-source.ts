@@ -29,14 +29,18 @@ export interface SourceState {
   cap: string;
   hba: string[];
   hbaFile: string;
-  slot: { active: boolean; walStatus: string; retained: number } | null;
+  /**
+   * `retained`: bytes from restart_lsn to the current position; `safe`: PostgreSQL's own
+   * safe_wal_size (null when lost or uncapped), see diffSource.
+   */
+  slot: { active: boolean; walStatus: string; retained: number; safe: number | null } | null;
   lagSec: number | null;
 }
 
 const SQL = `select coalesce((select rolpassword from pg_authid where rolname = '${PITR_ROLE}' and rolreplication and rolcanlogin), 'none'),
  current_setting('max_slot_wal_keep_size'), current_setting('hba_file'),
  array_to_string((regexp_split_to_array(pg_read_file(current_setting('hba_file')), E'\\n'))[1:2], ';;'),
- coalesce((select (case when active then 'active' else 'inactive' end) || ' ' || coalesce(wal_status, '-') || ' ' || coalesce((pg_current_wal_lsn() - restart_lsn)::bigint, 0) from pg_replication_slots where slot_name = '${PITR_SLOT}'), 'none'),
+ coalesce((select (case when active then 'active' else 'inactive' end) || ' ' || coalesce(wal_status, '-') || ' ' || coalesce((pg_current_wal_lsn() - restart_lsn)::bigint, 0) || ' ' || coalesce(safe_wal_size::text, '-') from pg_replication_slots where slot_name = '${PITR_SLOT}'), 'none'),
  coalesce((select extract(epoch from coalesce(r.write_lag, interval '0'))::numeric(12,1)::text from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid where s.slot_name = '${PITR_SLOT}'), '-')`;
 
 const psql = (app: string, extra: string[]) => shCmd(psqlBatchArgv(app, ['-q', ...extra]));
@@ -48,14 +52,21 @@ export function parseSource(out: string): SourceState {
   const f = out.trim().split('\n').at(-1)!.split('|');
   if (f.length < 6)
     return { up: false, verifier: null, cap: '', hba: [], hbaFile: '', slot: null, lagSec: null };
-  const s = /^(active|inactive) (\S+) (\d+)$/.exec(f[4]!);
+  const s = /^(active|inactive) (\S+) (\d+) (-?\d+|-)$/.exec(f[4]!);
   return {
     up: true,
     verifier: f[0] === 'none' ? null : f[0]!,
     cap: f[1]!,
     hbaFile: f[2]!,
     hba: f[3]!.split(';;'),
-    slot: s ? { active: s[1] === 'active', walStatus: s[2]!, retained: Number(s[3]) } : null,
+    slot: s
+      ? {
+          active: s[1] === 'active',
+          walStatus: s[2]!,
+          retained: Number(s[3]),
+          safe: s[4] === '-' ? null : Number(s[4]),
+        }
+      : null,
     lagSec: f[5] === '-' ? null : Number(f[5]),
   };
 }
@@ -106,7 +117,12 @@ export function diffSource(
       kind: 'wal-slot-over-cap',
       actual: slot.walStatus,
     });
-  else if (slot && (slot.walStatus === 'unreserved' || slot.retained > walCapBytes(cap)))
+  // Past the cap as PostgreSQL counts it, not bytes held against the cap: it keeps whole segments
+  // (a slot 48 MiB and a bit behind is still `reserved` under a 48MB cap). safe_wal_size is "failLSN
+  // - currlsn", failLSN the start of the segment restart_lsn's + max(max_slot_wal_keep_size,
+  // wal_keep_size) + 1 ("if currpos reaches failLSN, we lose our segment"; slotfuncs.c,
+  // pg_get_replication_slots, 16-18); `unreserved` is xlog.c's GetWALAvailability for the same.
+  else if (slot && (slot.walStatus === 'unreserved' || (slot.safe !== null && slot.safe <= 0)))
     out.push({
       summary: `the slot ${PITR_SLOT} of ${app} holds WAL past the cap ${cap} (wal_status ${slot.walStatus}): the next checkpoint removes WAL the control host does not have yet`,
       kind: 'wal-slot-over-cap',

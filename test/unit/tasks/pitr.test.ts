@@ -34,7 +34,7 @@ const ok: SourceState = {
   cap: '1GB',
   hba: hbaLines('100.64.0.1'),
   hbaFile: '/var/lib/postgresql/18/docker/pg_hba.conf',
-  slot: { active: true, walStatus: 'reserved', retained: 1024 },
+  slot: { active: true, walStatus: 'reserved', retained: 1024, safe: 1024 ** 3 },
   lagSec: 0.4,
 };
 const target: PitrTarget = {
@@ -51,11 +51,11 @@ const kinds = (s: Partial<SourceState>) =>
 
 describe('the apps host side: role, pg_hba, cap, and the stream as PostgreSQL reports it', () => {
   it('parses the probe line and the per-app blocks', () => {
-    const line = `${V}|1GB|/d/pg_hba.conf|${hbaLines('100.64.0.1').join(';;')}|active reserved 16777216|0.3`;
+    const line = `${V}|1GB|/d/pg_hba.conf|${hbaLines('100.64.0.1').join(';;')}|active reserved 16777216 1056964608|0.3`;
     expect(parseSource(line)).toEqual({
       ...ok,
       hbaFile: '/d/pg_hba.conf',
-      slot: { ...ok.slot!, retained: 16777216 },
+      slot: { ...ok.slot!, retained: 16777216, safe: 1056964608 },
       lagSec: 0.3,
     });
     expect(parseSource('down').up).toBe(false);
@@ -77,16 +77,16 @@ describe('the apps host side: role, pg_hba, cap, and the stream as PostgreSQL re
     expect(kinds({ hba: ['host all all all scram-sha-256'] })).toEqual(['pitr-hba']);
     // No slot yet: the control host's receiver makes it; not a finding.
     expect(kinds({ slot: null })).toEqual([]);
-    expect(kinds({ slot: { active: false, walStatus: 'reserved', retained: 5 } })).toEqual([
+    expect(kinds({ slot: { active: false, walStatus: 'reserved', retained: 5, safe: 1024 } })).toEqual([
       'wal-stream-stopped',
     ]);
-    expect(kinds({ slot: { active: false, walStatus: 'lost', retained: 0 } })).toEqual([
+    expect(kinds({ slot: { active: false, walStatus: 'lost', retained: 0, safe: null } })).toEqual([
       'wal-stream-stopped',
       'wal-slot-over-cap',
     ]);
-    expect(kinds({ slot: { active: true, walStatus: 'extended', retained: 2 * 1024 ** 3 } })).toEqual([
-      'wal-slot-over-cap',
-    ]);
+    expect(
+      kinds({ slot: { active: true, walStatus: 'unreserved', retained: 2 * 1024 ** 3, safe: -5 } }),
+    ).toEqual(['wal-slot-over-cap']);
     expect(kinds({ lagSec: 61 })).toEqual(['wal-stream-lag']);
     expect(kinds({ lagSec: 60 })).toEqual([]);
     expect(kinds({ up: false, verifier: null })).toEqual([]);
@@ -100,9 +100,13 @@ describe('the apps host side: role, pg_hba, cap, and the stream as PostgreSQL re
     expect(at48({})).toEqual([]);
     expect(at48({ cap: '1GB' }, '1024MB')).toEqual([]);
     expect(at48({ cap: '1GB' }).map((c) => c.kind)).toEqual(['pitr-wal-cap']);
-    const over = { active: true, walStatus: 'extended', retained: 49 * 1024 ** 2 };
+    // PostgreSQL keeps whole segments: 48 MiB and a bit held under a 48MB cap is still safe (CI
+    // saw exactly this); over is what safe_wal_size says, before the state turns `unreserved`.
+    const held = { active: false, walStatus: 'reserved', retained: 49 * 1024 ** 2, safe: 15 * 1024 ** 2 };
+    expect(at48({ slot: held }).map((c) => c.kind)).toEqual(['wal-stream-stopped']);
+    const over = { active: true, walStatus: 'extended', retained: 65 * 1024 ** 2, safe: -1024 };
     expect(at48({ slot: over }).map((c) => c.kind)).toEqual(['wal-slot-over-cap']);
-    const lost = at48({ slot: { active: false, walStatus: 'lost', retained: 0 } });
+    const lost = at48({ slot: { active: false, walStatus: 'lost', retained: 0, safe: null } });
     expect(lost.map((c) => c.kind)).toEqual(['wal-stream-stopped', 'wal-slot-over-cap']);
     expect(lost[1]!.summary).toMatch(/invalidated past the cap 48MB .* point-in-time recovery has a gap/);
     expect(sourceSql(V, '48MB')).toContain("alter system set max_slot_wal_keep_size = '48MB';");
