@@ -14,6 +14,8 @@ export interface JsonFinding {
   cause?: string;
   /** kind `waiting`: the host it waits for. */
   waitingFor?: string;
+  /** kind `waiting`: what the task found and waits to fix (the human report lists the same). */
+  pending?: { kind: string; message: string }[];
 }
 
 /** The stable `--json` document (version 1), documented in the README. */
@@ -62,8 +64,11 @@ function findingsOf(t: TaskResult): JsonFinding[] {
   if (t.status === 'failed') return [{ ...none, kind: 'error', message: t.error ?? 'failed' }];
   if (t.status === 'skipped')
     return [{ ...none, kind: 'skipped', message: t.error ?? 'not run', cause: t.cause }];
-  if (t.status === 'waiting' && t.wait)
-    return [{ ...none, kind: 'waiting', message: waitMessage(t.wait), waitingFor: t.wait.on }];
+  if (t.status === 'waiting' && t.wait) {
+    const pending = t.changes.map((c) => ({ kind: c.kind, message: c.summary }));
+    const wait = { ...none, kind: 'waiting', message: waitMessage(t.wait), waitingFor: t.wait.on };
+    return [pending.length ? { ...wait, pending } : wait];
+  }
   return t.status === 'drift' ? t.changes.map((c) => toFinding(t.task, c)) : [];
 }
 

@@ -93,6 +93,31 @@ describe('jsonReport: the --json document (version 1)', () => {
     });
   });
 
+  it('a waiting task keeps the kinds it found and waits to fix (`pending`), as the human report lists them', () => {
+    const waiting = host({
+      status: 'pending',
+      tasks: [
+        {
+          task: 'pitr-source',
+          status: 'waiting',
+          changes: [{ summary: 'the slot is inactive', kind: 'wal-stream-stopped' }],
+          wait: { on: 'toucan', run: 'infra apply toucan' },
+        },
+      ],
+    });
+    expect(jsonReport('check', [waiting]).hosts[0]!.findings).toEqual([
+      {
+        task: 'pitr-source',
+        kind: 'waiting',
+        message: 'waiting for toucan: run infra apply toucan',
+        waitingFor: 'toucan',
+        pending: [{ kind: 'wal-stream-stopped', message: 'the slot is inactive' }],
+        expected: null,
+        actual: null,
+      },
+    ]);
+  });
+
   it('lists applied changes apart from findings', () => {
     const doc = jsonReport('apply', [
       host({
