@@ -307,7 +307,7 @@ describe('recap', () => {
     expect(h.changes.map((c) => c.task)).toEqual(['timer']);
   });
 
-  it('--json: a waiting host is pending, its finding names the host it waits for', async () => {
+  it('--json: a waiting host is pending, its finding names the host it waits for and what it waits to do', async () => {
     const { result } = await apply([task({ id: 'stack:alloy', waits: true })]);
     const doc = jsonReport('apply', [result]);
     expect(doc.hosts[0]!.status).toBe('pending');
@@ -319,6 +319,7 @@ describe('recap', () => {
         expected: null,
         actual: null,
         waitingFor: 'toucan',
+        pending: [{ kind: 'missing', message: 'make stack:alloy' }], // what it waits to do
       },
     ]);
     expect(doc.summary).toMatchObject({ hosts: 1, pending: 1, error: 0 });
