@@ -44,7 +44,8 @@ fail() {
   exit 1
 }
 trap 'rm -rf "$work"' EXIT
-last() { tail -n 1 "$work/err" | tr -d '\r'; }
+# The error's own line (psql's DETAIL/HINT lines follow it), else the last line.
+last() { grep -m 1 -E '(ERROR|FATAL|error):' "$work/err" || tail -n 1 "$work/err"; }
 record() {
   sum=$(awk -v n="$name" '$2 == n || $2 == "*" n {print $1}' "$dir/$name.sha256")
   printf '%s %s %s\n' "$stamp" "${sum:--}" "$(date +%s)" > "$STATE/.$app.synced.tmp"
