@@ -206,7 +206,11 @@ SELECT 'after', count(*), sum(on_hand) FROM beanstock.an_stock;
       'analytics-sync-stale',
     ]);
     // A new dump whose copy on toucan is damaged after its checksum was written (a bad disk).
-    await appSql('docflow', "INSERT INTO an_orders VALUES (3, 'bean-c', 9)");
+    // ... which also changes a table's columns: the swap replaces that foreign table.
+    await appSql(
+      'docflow',
+      "INSERT INTO an_orders VALUES (3, 'bean-c', 9); ALTER TABLE an_orders ADD COLUMN note text DEFAULT 'new'",
+    );
     const b = await lab('backup', 'docflow');
     expect(b.code, b.all).toBe(0);
     const name = /(docflow-\d{8}T\d{6}Z\.dump)/.exec(b.stdout)![1]!;
@@ -225,6 +229,7 @@ SELECT 'after', count(*), sum(on_hand) FROM beanstock.an_stock;
     const fix = await lab('apply', 'toucan', '--json');
     expect(mine(fix.stdout, 'changes').map((x) => x.kind)).toEqual(['analytics-sync-failed']);
     expect((await ro(JOIN)).stdout).toBe('1:bean-a:3:50 2:bean-b:5:7 3:bean-c:9:1');
+    expect((await ro('SELECT note FROM docflow.an_orders WHERE id = 3')).stdout).toBe('new');
     expect(mine((await lab('apply', 'toucan', '--json')).stdout, 'changes')).toEqual([]);
   });
 
