@@ -53,6 +53,12 @@ def serve(port, routes):
         def do_POST(self):
             self.handle_one("POST")
 
+        def do_PUT(self):
+            self.handle_one("PUT")
+
+        def do_DELETE(self):
+            self.handle_one("DELETE")
+
         def log_message(self, fmt, *args):
             log(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")
 
