@@ -13,11 +13,18 @@ const DIR = join(__dirname, '../../../lab/images/stacks');
 
 function py(code: string, env: Record<string, string> = {}): { out: string; code: number } {
   try {
-    const out = execFileSync('python3', ['-c', `import sys, json; sys.path.insert(0, ${JSON.stringify(DIR)})\nimport standin_metabase as m\n${code}`], {
-      env: { PATH: process.env.PATH ?? '', STANDIN: 'metabase', ...env },
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const out = execFileSync(
+      'python3',
+      [
+        '-c',
+        `import sys, json; sys.path.insert(0, ${JSON.stringify(DIR)})\nimport standin_metabase as m\n${code}`,
+      ],
+      {
+        env: { PATH: process.env.PATH ?? '', STANDIN: 'metabase', ...env },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     return { out: out.trim(), code: 0 };
   } catch (e) {
     const err = e as { status: number; stdout: string };
@@ -99,9 +106,16 @@ print(m.seal(None, "{}"))`,
       MB_DB_PASS_FILE: '/dev/null',
     });
     expect(both.out).toMatch(/both MB_DB_PASS and MB_DB_PASS_FILE are set/);
-    const base = { MB_DB_TYPE: 'postgres', MB_DB_HOST: 'db', MB_DB_DBNAME: 'metabase', MB_DB_USER: 'metabase' };
+    const base = {
+      MB_DB_TYPE: 'postgres',
+      MB_DB_HOST: 'db',
+      MB_DB_DBNAME: 'metabase',
+      MB_DB_USER: 'metabase',
+    };
     expect(py('m.config()', { ...base, MB_ENCRYPTION_SECRET_KEY: 'short' }).out).toMatch(/at least 16/);
-    expect(py('m.config()', { ...base, MB_ENCRYPTION_SECRET_KEY_FILE: '/dev/null' }).out).toMatch(/not read by Metabase/);
+    expect(py('m.config()', { ...base, MB_ENCRYPTION_SECRET_KEY_FILE: '/dev/null' }).out).toMatch(
+      /not read by Metabase/,
+    );
     const ok = py('c = m.config(); print(c["db"]["user"], c["port"])', { ...base, MB_JETTY_PORT: '3100' });
     expect(ok).toEqual({ out: 'metabase 3100', code: 0 });
   });
