@@ -67,6 +67,16 @@ def serve(port, routes):
     log(f"listening on :{port}")
 
 
+def run_sql(conn, sql, args=()):
+    """One statement in its own transaction on a new DB-API connection, closed after: rows or None."""
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
 def forever():
     while True:
         time.sleep(3600)

@@ -13,7 +13,7 @@ so infra's probes read what a real Metabase would have written.
 """
 import base64, hashlib, hmac, json, os, re, secrets, sys, threading, time, uuid
 
-from standin_lib import die, log, serve
+from standin_lib import die, log, run_sql, serve
 
 MASK = "**MetabasePass**"  # secret/protected-password
 INIT_SECONDS = 8  # real Metabase takes ~1-3 min to initialise; long enough to be seen, short for tests
@@ -173,13 +173,7 @@ class Metabase:
         self.cfg, self.ready, self.started = cfg, False, time.time()
 
     def q(self, sql, args=()):
-        conn = connect(self.cfg["db"])
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(sql, args)
-                return cur.fetchall() if cur.description else None
-        finally:
-            conn.close()
+        return run_sql(connect(self.cfg["db"]), sql, args)
 
     def init(self):
         for attempt in range(30):

@@ -17,6 +17,7 @@ const ANALYTICS: SourceWant = {
   user: 'analytics_ro',
 };
 const SHA = 'a'.repeat(64);
+const SEEN = { ...ANALYTICS, id: 4, engine: 'postgres' };
 
 describe('the metabase services of the analytics stack', () => {
   const doc = parseDocument('services:\n  db:\n    image: postgres:18\n');
@@ -116,17 +117,7 @@ describe('Metabase data sources', () => {
     const st = parseSources(`${list([seen])}@@password\n${SHA}\n@@sent\nanalytics ${SHA}\n`);
     expect(st).toEqual({
       login: '200',
-      sources: [
-        {
-          id: 4,
-          name: 'analytics',
-          engine: 'postgres',
-          host: 'db',
-          port: 5432,
-          dbname: 'analytics',
-          user: 'analytics_ro',
-        },
-      ],
+      sources: [SEEN],
       password: SHA,
       sent: { analytics: SHA },
     });
@@ -135,17 +126,7 @@ describe('Metabase data sources', () => {
 
   const state = (over: Partial<SourcesState>): SourcesState => ({
     login: '200',
-    sources: [
-      {
-        id: 4,
-        name: 'analytics',
-        engine: 'postgres',
-        host: 'db',
-        port: 5432,
-        dbname: 'analytics',
-        user: 'analytics_ro',
-      },
-    ],
+    sources: [SEEN],
     password: SHA,
     sent: { analytics: SHA },
     ...over,
