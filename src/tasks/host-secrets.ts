@@ -27,7 +27,8 @@ export interface SecretFileState {
   stale: boolean;
 }
 
-const NAME = /^[a-z][a-z0-9_]*$/;
+// `.env`: compose's project env file, for a value no `_FILE` variable can carry (tasks/metabase.ts).
+const NAME = /^([a-z][a-z0-9_]*|\.env)$/;
 
 function check(files: readonly SecretFile[]): void {
   for (const f of files) if (!NAME.test(f.name)) throw new Error(`bad secret file name ${f.name}`);

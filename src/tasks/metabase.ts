@@ -12,7 +12,10 @@ import { publish, stackDir } from './stacks.js';
  * MB_DB_HOST/PORT/DBNAME/USER/PASS; MB_ENCRYPTION_SECRET_KEY; MB_ANON_TRACKING_ENABLED;
  * MB_CHECK_FOR_UPDATES; MB_JETTY_PORT, default 3000) and bin/docker/run_metabase.sh, whose
  * `docker_setup_env` reads a `_FILE` variant for MB_DB_USER, MB_DB_PASS, MB_DB_CONNECTION_URI
- * (and SMTP/LDAP) only — not for MB_ENCRYPTION_SECRET_KEY, which therefore comes from an env_file.
+ * (and SMTP/LDAP) only — not for MB_ENCRYPTION_SECRET_KEY, which therefore comes from the
+ * project's `.env` (a value-less `environment` entry is taken from it). Not `env_file:`: compose
+ * 2.26 drops env_file after resolving it on `up` but keeps it for `config --hash`, so the
+ * container's config hash never matched the file's and every run recreated Metabase.
  */
 export const ANALYTICS = 'analytics';
 export const METABASE = 'metabase';
@@ -29,15 +32,15 @@ export const METABASE_DB_INIT = 'metabase-db';
 
 export const METABASE_DB_PASSWORD = 'metabase_db_password';
 export const METABASE_ENCRYPTION_KEY = 'metabase_encryption_key';
-/** The env_file carrying MB_ENCRYPTION_SECRET_KEY (no _FILE variant upstream). */
-export const METABASE_ENV = 'metabase_env';
+/** Compose's project env file, carrying MB_ENCRYPTION_SECRET_KEY (no _FILE variant upstream). */
+export const METABASE_ENV = '.env';
 export const METABASE_ADMIN_PASSWORD = 'metabase_admin_password';
 
 export const metabaseSecrets: SecretFile[] = [
   // run_metabase.sh reads MB_DB_PASS_FILE as root before it drops to its user; the one-shot as root.
   { name: METABASE_DB_PASSWORD, readBy: { image: STACK_IMAGES.metabase } },
   { name: METABASE_ENCRYPTION_KEY, readBy: { image: STACK_IMAGES.metabase } },
-  // Read by compose itself on the host (env_file), never mounted.
+  // Read by compose itself on the host (the project's .env), never mounted.
   {
     name: METABASE_ENV,
     readBy: { image: STACK_IMAGES.metabase },
@@ -140,8 +143,9 @@ export function addMetabaseServices(doc: Document, ctx: MetabaseStackContext): v
         // /api/setup turns anonymous tracking on (setup/api.clj); the environment wins over it.
         MB_ANON_TRACKING_ENABLED: 'false',
         MB_CHECK_FOR_UPDATES: 'false',
+        // No value: compose takes it from the project's .env (METABASE_ENV), not this file.
+        MB_ENCRYPTION_SECRET_KEY: null,
       },
-      env_file: [METABASE_ENV],
       secrets: [METABASE_DB_PASSWORD],
       ports: [publish('127.0.0.1', METABASE_PORT, METABASE_CONTAINER_PORT)],
     }),

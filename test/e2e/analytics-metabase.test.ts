@@ -27,10 +27,10 @@ analytics:
     admin_email: ${ADMIN}
 `;
 
-/** One call of Metabase's API on toucan: `CODE BODY`; `$sid` (a session) is sent when set. */
+/** One call of Metabase's API on toucan, one brace group: `CODE BODY`; `$sid` (a session) is sent when set. */
 const api = (method: string, path: string, body?: string) =>
-  `h=$(mktemp); [ -z "$sid" ] || printf 'X-Metabase-Session: %s\\n' "$sid" > "$h"
-printf '%s' ${body === undefined ? "''" : `"${body}"`} | curl -s -X ${method} -H @"$h" -H 'content-type: application/json' ${body === undefined ? '' : '--data-binary @-'} -w ' %{http_code}' http://127.0.0.1:3030${path} | sed -E 's/^(.*) ([0-9]{3})$/\\2 \\1/'; echo; rm -f "$h"`;
+  `{ h=$(mktemp); [ -z "$sid" ] || printf 'X-Metabase-Session: %s\\n' "$sid" > "$h"
+printf '%s' ${body === undefined ? "''" : `"${body}"`} | curl -s -X ${method} -H @"$h" -H 'content-type: application/json' ${body === undefined ? '' : '--data-binary @-'} -w ' %{http_code}' http://127.0.0.1:3030${path} | sed -E 's/^(.*) ([0-9]{3})$/\\2 \\1/'; echo; rm -f "$h"; }`;
 const login = `sid=; sid=$(${api('POST', '/api/session', `{\\"username\\":\\"${ADMIN}\\",\\"password\\":\\"$(cat ${DIR}/metabase_admin_password)\\"}`)} | sed -n 's/.*"id": *"\\([^"]*\\)".*/\\1/p')`;
 const psql = (db: string, sql: string) =>
   `docker exec analytics-db-1 psql -U analytics -d ${db} -tAc "${sql}"`;
@@ -153,7 +153,7 @@ stat -c %Y /etc/cloudflared/config.yml; grep -c ${ROUTE} /etc/cloudflared/config
       'toucan',
       `${login}\n${api('POST', '/api/database', '{\\"name\\":\\"probe\\",\\"engine\\":\\"postgres\\",\\"details\\":{\\"host\\":\\"db\\",\\"port\\":5432,\\"dbname\\":\\"analytics\\",\\"user\\":\\"analytics_ro\\",\\"password\\":\\"wrong1\\"}}')}`,
     );
-    expect(bad.stdout).toMatch(/^400 .*password authentication failed for user "analytics_ro"/);
+    expect(bad.stdout).toMatch(/^400 .*password authentication failed for user \\"analytics_ro\\"/);
   });
 
   it('a data source changed through Metabase`s API is reported by check and restored by apply', async () => {
