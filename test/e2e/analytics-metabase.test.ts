@@ -78,7 +78,7 @@ stat -c %Y /etc/cloudflared/config.yml; grep -c ${ROUTE} /etc/cloudflared/config
     );
     const [row = '', mtime = '', routes = ''] = t.stdout.split('\n');
     const [created, superuser] = row.split('|');
-    expect(superuser, t.all).toBe('t');
+    expect(superuser, t.all).toBe('true');
     expect(Number(created)).toBeLessThanOrEqual(Number(mtime));
     expect(routes).toBe('1');
     // Metabase's application database is the analytics instance's `metabase`, not H2.
