@@ -2,6 +2,7 @@ import { factsOf, type HostFacts } from '../engine/facts.js';
 import type { AnyTask } from '../engine/task.js';
 import { InfraError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
+import { syncAfterCopies } from './analytics.js';
 import { appsRole } from './apps.js';
 import { backupRoleTasks } from './backups.js';
 import { basePackagesTask, baseTasks } from './base.js';
@@ -24,12 +25,14 @@ export function planHost(inv: Inventory, hostName: string, given?: HostFacts): A
   // What the other roles wait for, by value (roles/foundation.ts).
   const f: Foundation = { basePackages, ...bootstrap.foundation };
   const apps = appsRole(inv, hostName, f, facts);
-  return gateTunnelRoutes([
-    ...baseTasks(host, basePackages),
-    ...bootstrap.tasks,
-    ...apps.tasks,
-    ...stackRoleTasks(inv, hostName, f, facts),
-    ...backupRoleTasks(inv, hostName, f, facts),
-    ...pitrRoleTasks(inv, hostName, f, { appStacks: apps.stacks, facts }),
-  ]);
+  return syncAfterCopies(
+    gateTunnelRoutes([
+      ...baseTasks(host, basePackages),
+      ...bootstrap.tasks,
+      ...apps.tasks,
+      ...stackRoleTasks(inv, hostName, f, facts),
+      ...backupRoleTasks(inv, hostName, f, facts),
+      ...pitrRoleTasks(inv, hostName, f, { appStacks: apps.stacks, facts }),
+    ]),
+  );
 }
