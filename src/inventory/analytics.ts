@@ -82,14 +82,15 @@ export function analyticsProblems(doc: InventoryDoc, locate: Locate): Problem[] 
     else if ((a.apps ?? []).indexOf(name) !== i) at(['apps', i], `${name} is listed twice`);
   }
   const major = a.postgres ?? DEFAULT_ANALYTICS_MAJOR;
-  for (const name of a.apps ?? names) {
-    const app = doc.apps[name];
-    if (app && app.postgres > major)
-      at(
-        ['postgres'],
-        `${major} is lower than ${name}'s ${app.postgres} (a dump of ${app.postgres} does not restore into ${major}, nor does ${major} subscribe to it reliably): set ${app.postgres} or higher`,
-      );
-  }
+  // One line, naming the app with the highest major (the one the fix must reach).
+  const [top] = (a.apps ?? names)
+    .flatMap((n) => (doc.apps[n] ? [[n, doc.apps[n]!.postgres] as const] : []))
+    .sort((x, y) => y[1] - x[1]);
+  if (top && top[1] > major)
+    at(
+      ['postgres'],
+      `${major} is lower than ${top[0]}'s ${top[1]} (a dump of ${top[1]} does not restore into ${major}, nor does ${major} subscribe to it reliably): set ${top[1]} or higher`,
+    );
   if (a.sync_time !== undefined && a.mode !== 'nightly')
     at(['sync_time'], `only for mode nightly (mode is ${a.mode}): remove it`);
   if (a.lag_threshold !== undefined && a.mode !== 'replication')

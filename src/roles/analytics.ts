@@ -81,7 +81,7 @@ function orphansTask(apps: readonly string[], host: string, after: string[]): Ta
   };
 }
 
-function baseTasks(inv: Inventory, settings: AnalyticsSettings, pre: string[]): AnalyticsBase {
+function baseTasks(settings: AnalyticsSettings, pre: string[]): AnalyticsBase {
   // Metabase is a service of this stack in every mode (roles/analytics-metabase.ts).
   const stack = withMetabase(analyticsStack(settings.postgres), settings.postgres);
   const secrets = hostSecretsTask(
@@ -95,7 +95,6 @@ function baseTasks(inv: Inventory, settings: AnalyticsSettings, pre: string[]): 
   const compose = composeStackTask(stack, [...pre, secrets.id]);
   const instance = analyticsInstanceTask(settings.apps, [compose.id]);
   const orphans = orphansTask(settings.apps, settings.host, [instance.id]);
-  void inv;
   return { settings, tasks: [secrets, compose, instance, orphans], stack: compose, instance };
 }
 
@@ -106,7 +105,7 @@ function baseTasks(inv: Inventory, settings: AnalyticsSettings, pre: string[]): 
 export function analyticsTasks(inv: Inventory, host: Host, pre: string[], facts?: HostFacts): AnyTask[] {
   const settings = inv.analytics;
   if (!settings || settings.host !== host.name) return [];
-  const base = baseTasks(inv, settings, pre);
+  const base = baseTasks(settings, pre);
   return [
     ...base.tasks,
     ...modeTasks(inv, base, facts),
@@ -114,9 +113,8 @@ export function analyticsTasks(inv: Inventory, host: Host, pre: string[], facts?
   ];
 }
 
-/** The mode's own part, after the instance. */
-function modeTasks(inv: Inventory, base: AnalyticsBase, facts?: HostFacts): AnyTask[] {
-  void facts;
+/** The mode's own part, after the instance (`_inv`, `_facts`: for the modes still to build). */
+function modeTasks(_inv: Inventory, base: AnalyticsBase, _facts?: HostFacts): AnyTask[] {
   switch (base.settings.mode) {
     case 'nightly':
       return nightlyTasks(base.settings, [base.instance.id]);
@@ -139,7 +137,7 @@ function nightlyTasks(s: AnalyticsSettings, after: string[]): AnyTask[] {
   const units = unitTasks(SYNC_UNIT, syncServiceUnit, syncTimerUnit(s.syncTime), []);
   const ids = [...after, ...files.map((f) => f.id)];
   // The engine applies a host's tasks one after another: a sync holds two copies of one app at most.
-  return [...files, ...units, ...s.apps.map((app) => analyticsSyncTask({ app, host: s.host }, ids))];
+  return [...files, ...units, ...s.apps.map((app) => analyticsSyncTask(app, ids))];
 }
 
 /**

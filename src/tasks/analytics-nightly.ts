@@ -142,11 +142,7 @@ export function diffSync(app: string, s: SyncState): Change[] {
 }
 
 /** One app's copy in the analytics layer: apply runs the sync (which also drops old copies). */
-export function analyticsSyncTask(
-  want: { app: string; host: string },
-  after: string[] = [],
-): Task<SyncState> {
-  const { app, host } = want;
+export function analyticsSyncTask(app: string, after: string[] = []): Task<SyncState> {
   return {
     id: `analytics-sync:${app}`,
     after,

@@ -102,14 +102,18 @@ q "$new" -c "$(printf "$sig" public)" > "$work/new" 2>"$work/err" || fail "canno
 q analytics -c "$(printf "$sig" "$id")" > "$work/cur" 2>"$work/err" || fail "cannot read the foreign tables of $id: $(last)"
 ident() { printf '"%s"' "$(printf %s "$1" | sed 's/"/""/g')"; }
 import=; drop=
+# One table name a line, as is (spaces, globs): split on newlines only, no pathname expansion.
+set -f; nl='
+'; old_ifs=$IFS; IFS=$nl
 for t in $(awk -F '|' 'FILENAME == ARGV[1] { c[$1] = $2; next } !($1 in c) || c[$1] != $2 { print $1 }' "$work/cur" "$work/new"); do import="$import${import:+, }$(ident "$t")"; done
-for t in $(awk -F '|' 'FILENAME == ARGV[1] { n[$1] = $2; next } ($1 in n) && n[$1] != $2 || !($1 in n) { print $1 }' "$work/new" "$work/cur"); do drop="$drop $(ident "$id").$(ident "$t")"; done
+for t in $(awk -F '|' 'FILENAME == ARGV[1] { n[$1] = $2; next } ($1 in n) && n[$1] != $2 || !($1 in n) { print $1 }' "$work/new" "$work/cur"); do drop="$drop$nl$(ident "$id").$(ident "$t")"; done
 { echo "begin;"
   echo "set local lock_timeout = '5s';"
   for t in $drop; do echo "drop foreign table $t;"; done
   echo "alter server $id options (set dbname '$new');"
   [ -z "$import" ] || echo "import foreign schema public limit to ($import) from server $id into $id;"
   echo "commit;"; } > "$work/swap.sql"
+IFS=$old_ifs; set +f
 i=0
 until q analytics < "$work/swap.sql" >/dev/null 2>"$work/err"; do
   grep -q 'lock timeout' "$work/err" || fail "the swap to $new failed: $(last)"

@@ -147,6 +147,7 @@ BEGIN;
 SELECT 'before', count(*), sum(on_hand) FROM beanstock.an_stock;
 DO $$ DECLARE i int := 0; BEGIN WHILE (SELECT array_to_string(srvoptions, ',') FROM pg_foreign_server WHERE srvname = 'beanstock') = '${opts}' AND i < 900 LOOP PERFORM pg_sleep(0.2); i := i + 1; END LOOP; END $$;
 SELECT 'during', count(*), sum(on_hand) FROM beanstock.an_stock;
+SELECT pg_sleep(15);
 COMMIT;
 SELECT 'after', count(*), sum(on_hand) FROM beanstock.an_stock;
 `;
@@ -179,13 +180,14 @@ SELECT 'after', count(*), sum(on_hand) FROM beanstock.an_stock;
     expect(s.stdout).toMatch(
       /toucan: beanstock: beanstock-\d{8}T\d{6}Z\.dump restored into beanstock_\d{8}t\d{6}z and swapped in/,
     );
-    // The open transaction still reads the previous copy: its database is kept for now.
+    // T1's transaction (it sleeps 15 s after its second read) still holds the previous copy: the
+    // sync's DROP DATABASE (no FORCE) gives up after its 5 s wait and the copy is kept for now.
     expect(s.stdout).toMatch(
       /toucan: beanstock: kept beanstock_\d{8}t\d{6}z: .*being accessed by other users/,
     );
     const out = await t1;
     expect(out.exitCode, out.all).toBe(0);
-    expect(out.stdout.split('\n')).toEqual(['before 2 107', 'during 2 107', 'after 3 58']);
+    expect(out.stdout.split('\n').filter(Boolean)).toEqual(['before 2 107', 'during 2 107', 'after 3 58']);
     expect((await ro(JOIN)).stdout).toBe('1:bean-a:3:50 2:bean-b:5:7');
     // The copy it kept is found by check and dropped by apply, now that nobody reads it.
     const c = await lab('check', 'toucan', '--json');
@@ -207,7 +209,11 @@ SELECT 'after', count(*), sum(on_hand) FROM beanstock.an_stock;
       'analytics-sync-stale',
     ]);
     // A new dump whose copy on toucan is damaged after its checksum was written (a bad disk).
-    await appSql('docflow', "INSERT INTO an_orders VALUES (3, 'bean-c', 9)");
+    // ... which also changes a table's columns: the swap replaces that foreign table.
+    await appSql(
+      'docflow',
+      "INSERT INTO an_orders VALUES (3, 'bean-c', 9); ALTER TABLE an_orders ADD COLUMN note text DEFAULT 'new'",
+    );
     const b = await lab('backup', 'docflow');
     expect(b.code, b.all).toBe(0);
     const name = /(docflow-\d{8}T\d{6}Z\.dump)/.exec(b.stdout)![1]!;
@@ -226,11 +232,15 @@ SELECT 'after', count(*), sum(on_hand) FROM beanstock.an_stock;
     const fix = await lab('apply', 'toucan', '--json');
     expect(mine(fix.stdout, 'changes').map((x) => x.kind)).toEqual(['analytics-sync-failed']);
     expect((await ro(JOIN)).stdout).toBe('1:bean-a:3:50 2:bean-b:5:7 3:bean-c:9:1');
+    expect((await ro('SELECT note FROM docflow.an_orders WHERE id = 3')).stdout).toBe('new');
     expect(mine((await lab('apply', 'toucan', '--json')).stdout, 'changes')).toEqual([]);
   });
 
   it('an app taken out of analytics.apps is an orphan: reported, its data kept until infra analytics drop', async () => {
     resetInventory(`${REPO_INVENTORY}${analyticsKey(['beanstock'])}`);
+    const apply = await lab('apply', 'toucan', '--json');
+    expect(apply.code).toBe(2); // waiting for the operator: nothing removed
+    expect(mine(apply.stdout, 'changes').map((f) => f.task)).toEqual(['file:/etc/infra/analytics/apps.conf']);
     const c = await lab('check', 'toucan', '--json');
     // Waiting for the operator (exit 2), never applied: removing data is an explicit step.
     expect(c.code).toBe(2);
@@ -245,8 +255,6 @@ SELECT 'after', count(*), sum(on_hand) FROM beanstock.an_stock;
     expect(human.stdout).toContain(
       'docflow is in the analytics layer but not in analytics.apps: its data is kept (remove it: infra analytics drop docflow --yes)',
     );
-    const apply = await lab('apply', 'toucan', '--json');
-    expect(apply.code).toBe(2); // waiting for the operator: nothing removed
     expect((await ro('SELECT count(*) FROM docflow.an_orders')).stdout).toBe('3');
     const d = await lab('analytics', 'drop', 'docflow', '--yes');
     expect(d.code, d.all).toBe(0);
