@@ -113,7 +113,10 @@ describe('analytics, mode nightly: the apps joined in one SQL statement, read-on
     // Three of the instance's, and Metabase's two (roles/analytics-metabase.ts): every one 0600.
     const modes = st.stdout.split('\n').map((l) => l.split(' ')[0]);
     expect(modes.length, st.stdout).toBe(5);
-    expect(modes.every((m) => m === '600'), st.stdout).toBe(true);
+    expect(
+      modes.every((m) => m === '600'),
+      st.stdout,
+    ).toBe(true);
   });
 
   it('a second apply changes nothing, check finds nothing; the timer is at 05:30, persistent', async () => {
