@@ -10,6 +10,9 @@ import type { AnalyticsSettings } from './types.js';
  * pg_dump), and per mode its one setting.
  */
 export const ANALYTICS_MODES = ['direct', 'nightly', 'replication'] as const;
+/** A tunnel route's service reaching Metabase (tasks/metabase.ts METABASE_PORT). */
+const METABASE_PORT = 3030;
+const METABASE_SERVICE = new RegExp(`^https?://(localhost|127\\.0\\.0\\.1):${METABASE_PORT}/?$`);
 const EMAIL = /^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
 /** The nightly sync's time: after the pull (04:30 + 15 min) and the off-site copy (docs/apps.md). */
 export const DEFAULT_SYNC_TIME = '05:30';
@@ -92,6 +95,14 @@ export function analyticsProblems(doc: InventoryDoc, locate: Locate): Problem[] 
     at(['sync_time'], `only for mode nightly (mode is ${a.mode}): remove it`);
   if (a.lag_threshold !== undefined && a.mode !== 'replication')
     at(['lag_threshold'], `only for mode replication (mode is ${a.mode}): remove it`);
+  // Like GlitchTip: a route to Metabase's loopback port needs the admin infra makes first.
+  const routed =
+    host && (doc.hosts[host]?.tunnel?.routes ?? []).some((r) => METABASE_SERVICE.test(r.service));
+  if (routed && !a.metabase?.admin_email)
+    at(
+      ['metabase'],
+      `admin_email is missing: ${host} routes its tunnel to Metabase (port ${METABASE_PORT}), and infra creates Metabase's admin with this email first`,
+    );
   return out;
 }
 

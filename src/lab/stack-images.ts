@@ -18,6 +18,7 @@ const STANDINS: Record<string, string> = {
   [STACK_IMAGES.glitchtip]: 'glitchtip',
   [STACK_IMAGES.dokploy]: 'dokploy',
   [STACK_IMAGES.traefik]: 'traefik',
+  [STACK_IMAGES.metabase]: 'metabase',
 };
 
 /** Every stack image the lab can provide (postgres:N comes from the registry's own recipes). */
@@ -54,7 +55,7 @@ export async function buildStackImage(
   const ctx = mkdtempSync(join(tmpdir(), 'infra-lab-stack-'));
   try {
     cpSync(join(labAssetsDir(), 'images', 'stacks'), ctx, { recursive: true });
-    // A stand-in with its own needs (GlitchTip: a PostgreSQL driver) has Dockerfile.<kind>.
+    // A stand-in with its own needs (GlitchTip, Metabase: a PostgreSQL driver) has Dockerfile.<kind>.
     const own = kind && existsSync(join(ctx, `Dockerfile.${kind}`));
     const file = own ? `Dockerfile.${kind}` : kind ? 'Dockerfile' : 'Dockerfile.valkey';
     const args = { BASE, REAL: name, ...(kind ? { STANDIN: kind } : {}) };

@@ -24,6 +24,8 @@ import { composeStackTask } from '../tasks/compose-stack.js';
 import { fileTask } from '../tasks/file.js';
 import { hostSecretsTask } from '../tasks/host-secrets.js';
 import { probeFields } from '../tasks/lib/probe.js';
+import { metabaseSecrets } from '../tasks/metabase.js';
+import { metabaseTasks, withMetabase } from './analytics-metabase.js';
 import { unitTasks } from './backups.js';
 
 /**
@@ -80,9 +82,14 @@ function orphansTask(apps: readonly string[], host: string, after: string[]): Ta
 }
 
 function baseTasks(settings: AnalyticsSettings, pre: string[]): AnalyticsBase {
-  const stack = analyticsStack(settings.postgres);
+  // Metabase is a service of this stack in every mode (roles/analytics-metabase.ts).
+  const stack = withMetabase(analyticsStack(settings.postgres), settings.postgres);
   const secrets = hostSecretsTask(
-    { stack: ANALYTICS, dir: ANALYTICS_DIR, files: analyticsSecrets(settings.postgres) },
+    {
+      stack: ANALYTICS,
+      dir: ANALYTICS_DIR,
+      files: [...analyticsSecrets(settings.postgres), ...metabaseSecrets],
+    },
     pre,
   );
   const compose = composeStackTask(stack, [...pre, secrets.id]);
@@ -99,7 +106,11 @@ export function analyticsTasks(inv: Inventory, host: Host, pre: string[], facts?
   const settings = inv.analytics;
   if (!settings || settings.host !== host.name) return [];
   const base = baseTasks(settings, pre);
-  return [...base.tasks, ...modeTasks(inv, base, facts)];
+  return [
+    ...base.tasks,
+    ...modeTasks(inv, base, facts),
+    ...metabaseTasks(inv, host, { stack: base.stack.id, instance: base.instance.id }, facts),
+  ];
 }
 
 /** The mode's own part, after the instance (`_inv`, `_facts`: for the modes still to build). */
@@ -149,5 +160,6 @@ export function analyticsSecretFiles(
 ): Record<string, { dir: string; files: string[] }> {
   const s = inv.analytics;
   if (!s || s.host !== hostName) return {};
-  return { [ANALYTICS]: { dir: ANALYTICS_DIR, files: analyticsSecrets(s.postgres).map((f) => f.name) } };
+  const files = [...analyticsSecrets(s.postgres), ...metabaseSecrets].map((f) => f.name);
+  return { [ANALYTICS]: { dir: ANALYTICS_DIR, files } };
 }

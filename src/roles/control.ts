@@ -11,6 +11,7 @@ import { GLITCHTIP, glitchtipHealth, glitchtipSecrets, glitchtipStack } from '..
 import { glitchtipAdminTask } from '../tasks/glitchtip-admin.js';
 import { glitchtipMailTask, glitchtipWarnings } from '../tasks/glitchtip-mail.js';
 import { hostSecretsTask, type SecretFile } from '../tasks/host-secrets.js';
+import { ADMIN_TASK as METABASE_ADMIN_TASK } from '../tasks/metabase-admin.js';
 import {
   OBSERVABILITY,
   observabilityHealth,
@@ -96,9 +97,10 @@ export function hostWarnings(inv: Inventory, hostName: string): string[] {
 
 /**
  * Tasks that create a web UI's administrator: the tunnel publishes no route before they ran
- * (GlitchTip's superuser; Dokploy's task signs its owner up before it publishes port 3000).
+ * (GlitchTip's superuser; Dokploy's task signs its owner up before it publishes port 3000;
+ * Metabase's admin through /api/setup, on the analytics host: tasks/metabase-admin.ts).
  */
-export const ROUTE_GATES = [`stack:${GLITCHTIP}:superuser`, `stack:${DOKPLOY}`];
+export const ROUTE_GATES = [`stack:${GLITCHTIP}:superuser`, `stack:${DOKPLOY}`, METABASE_ADMIN_TASK];
 const TUNNEL_ROUTES = 'file:/etc/cloudflared/config.yml';
 
 /** Pure: the tunnel's ingress rules wait for every administrator task in the plan. */

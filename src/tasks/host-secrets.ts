@@ -15,6 +15,8 @@ export interface SecretFile {
   readBy: { image: string; user?: string };
   /** Derived: a printf format with one %s per source file's content. */
   from?: { format: string; sources: string[] };
+  /** Generated with at least one digit (a password rule such as Metabase's default complexity). */
+  requireDigit?: boolean;
 }
 
 export interface SecretFileState {
@@ -25,7 +27,8 @@ export interface SecretFileState {
   stale: boolean;
 }
 
-const NAME = /^[a-z][a-z0-9_]*$/;
+// `.env`: compose's project env file, for a value no `_FILE` variable can carry (tasks/metabase.ts).
+const NAME = /^([a-z][a-z0-9_]*|\.env)$/;
 
 function check(files: readonly SecretFile[]): void {
   for (const f of files) if (!NAME.test(f.name)) throw new Error(`bad secret file name ${f.name}`);
@@ -101,7 +104,13 @@ export function secretsScript(dir: string, files: readonly SecretFile[]): string
   const d = shq(dir);
   const lines = ['set -e', `mkdir -p ${d} && chmod 700 ${d}`, 'umask 077'];
   for (const f of files.filter((x) => !x.from)) {
-    lines.push(generateOnce(`${dir}/${f.name}`, 48));
+    const p = `${dir}/${f.name}`;
+    // A file without a digit (about 1 in 4,000 draws) is drawn again; an existing one with a digit stays.
+    if (f.requireDigit)
+      lines.push(
+        `while ! grep -q '[0-9]' ${shq(p)} 2>/dev/null; do rm -f ${shq(p)}; ${generateOnce(p, 48)}; done`,
+      );
+    else lines.push(generateOnce(p, 48));
   }
   for (const f of files.filter((x) => x.from)) {
     const p = shq(`${dir}/${f.name}`);

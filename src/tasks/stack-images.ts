@@ -15,6 +15,9 @@ export const STACK_IMAGES = {
   dokploy: 'dokploy/dokploy:v0.30.2',
   dokployPostgres: 'postgres:16',
   traefik: 'traefik:v3.6.7',
+  // The release metabase.com's "Set up Metabase from code with the API" checks against (GitHub
+  // release v0.64.1, 2026-10-07, commit 7010f27); the OSS image. Stand-in in the lab.
+  metabase: 'metabase/metabase:v0.64.1',
 } as const;
 
 export type StackImage = (typeof STACK_IMAGES)[keyof typeof STACK_IMAGES];

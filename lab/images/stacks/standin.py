@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""LAB STAND-IN for Grafana, Loki, Alloy, GlitchTip, Dokploy and Traefik (STANDIN=<kind>).
+"""LAB STAND-IN for Grafana, Loki, Alloy, GlitchTip, Dokploy, Traefik and Metabase (STANDIN=<kind>).
 
 NOT the real products. Docker Hub is unreachable in the lab, so each image carries the real
 name and tag used by infra's compose templates and honours only the contract infra relies on:
@@ -108,6 +108,12 @@ def dokploy():
     standin_dokploy.main()
 
 
+def metabase(args):
+    import standin_metabase  # its own module: setup, sessions, data sources in PostgreSQL (docs/lab.md)
+
+    standin_metabase.metabase(args)
+
+
 def traefik():
     for port in (80, 443):
         serve(port, {})
@@ -119,4 +125,4 @@ if __name__ == "__main__":
     argv = sys.argv[1:]
     log(f"started with {argv} (NOT the real product)")
     {"grafana": grafana, "dokploy": dokploy, "traefik": traefik}.get(KIND, lambda: None)()
-    {"loki": loki, "alloy": alloy, "glitchtip": glitchtip}.get(KIND, lambda a: die("unknown STANDIN"))(argv)
+    {"loki": loki, "alloy": alloy, "glitchtip": glitchtip, "metabase": metabase}.get(KIND, lambda a: die("unknown STANDIN"))(argv)

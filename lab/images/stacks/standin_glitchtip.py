@@ -9,7 +9,7 @@ probe reads what a real GlitchTip would have written.
 """
 import base64, hashlib, hmac, json, os, secrets, sys, time, urllib.parse
 
-from standin_lib import die, env_or_file, forever, log, serve, valkey_ping
+from standin_lib import die, env_or_file, forever, log, run_sql, serve, valkey_ping
 
 # Django's pbkdf2_sha256 format; the count is stored in each hash, as Django does. Django 6.0
 # uses 1.2M rounds; the stand-in fewer, so a login costs milliseconds on a shared 2-core machine.
@@ -55,13 +55,7 @@ def connect(url):
 
 
 def query(cfg, sql, args=()):
-    conn = connect(cfg["db"])
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return run_sql(connect(cfg["db"]), sql, args)
 
 
 def make_password(raw):

@@ -53,12 +53,28 @@ def serve(port, routes):
         def do_POST(self):
             self.handle_one("POST")
 
+        def do_PUT(self):
+            self.handle_one("PUT")
+
+        def do_DELETE(self):
+            self.handle_one("DELETE")
+
         def log_message(self, fmt, *args):
             log(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")
 
     srv = ThreadingHTTPServer(("0.0.0.0", port), H)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     log(f"listening on :{port}")
+
+
+def run_sql(conn, sql, args=()):
+    """One statement in its own transaction on a new DB-API connection, closed after: rows or None."""
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
 
 
 def forever():
