@@ -1,6 +1,6 @@
 import type { Change, Task } from '../engine/task.js';
 import { shCmd, shq } from '../quote.js';
-import { sections } from './lib/parse.js';
+import { perApp } from './lib/parse.js';
 import { psqlBatchArgv } from './postgres-app.js';
 
 /**
@@ -294,11 +294,11 @@ export function analyticsSourceTask(
   return {
     id: 'analytics-source',
     after,
-    probe: o.apps.map((w) => `echo ${shq(`@@${w.app}`)}\n${sourceProbe(w.app)}`).join('\n'),
-    parse: (out) => {
-      const b = sections(out);
-      return Object.fromEntries(o.apps.map((w) => [w.app, parseAnalyticsSource(b.get(w.app) ?? 'down')]));
-    },
+    ...perApp(
+      o.apps.map((w) => w.app),
+      sourceProbe,
+      parseAnalyticsSource,
+    ),
     diff: diffAll,
     apply: (m) =>
       o.apps

@@ -1,7 +1,7 @@
 import type { Change, Task } from '../engine/task.js';
 import { shCmd, shq } from '../quote.js';
-import { sections } from './lib/parse.js';
-import { appDir, psqlBatchArgv } from './postgres-app.js';
+import { perApp } from './lib/parse.js';
+import { composeExec, psqlBatchArgv } from './postgres-app.js';
 
 /**
  * The ONE owner of infra's lines in each app's pg_hba.conf (docs/analytics.md, open question 1):
@@ -59,24 +59,7 @@ export function diffHba(app: string, want: readonly string[], s: HbaState): Chan
 /** Our block first, every unmarked line kept as it was; then reload. */
 export function hbaScript(app: string, want: readonly string[], file: string): string {
   const inner = `f="$1"; shift; { [ "$#" -eq 0 ] || printf '%s\\n' "$@"; grep -Ev ${shq(MARKED)} "$f"; } > "$f.infra" && cat "$f.infra" > "$f" && rm -f "$f.infra"`;
-  const exec = shCmd([
-    'docker',
-    'compose',
-    '-p',
-    app,
-    '-f',
-    `${appDir(app)}/compose.yaml`,
-    'exec',
-    '-T',
-    '--user',
-    'postgres',
-    'db',
-    'sh',
-    '-c',
-    inner,
-    'sh',
-    file,
-  ]);
+  const exec = shCmd([...composeExec(app), '-T', '--user', 'postgres', 'db', 'sh', '-c', inner, 'sh', file]);
   return `${exec} ${marked(want)
     .map((l) => shq(l))
     .join(' ')}\n${psql(app, ['-c', 'select pg_reload_conf()'])} >/dev/null`;
@@ -95,11 +78,11 @@ export function appHbaTask(
   return {
     id: 'pg-hba',
     after,
-    probe: apps.map((a) => `echo ${shq(`@@${a.app}`)}\n${hbaProbe(a.app)}`).join('\n'),
-    parse: (out) => {
-      const blocks = sections(out);
-      return Object.fromEntries(apps.map((a) => [a.app, parseHba(blocks.get(a.app) ?? 'down')]));
-    },
+    ...perApp(
+      apps.map((a) => a.app),
+      hbaProbe,
+      parseHba,
+    ),
     diff: diffAll,
     apply: (m) =>
       apps

@@ -1,7 +1,7 @@
 import type { Change, Task } from '../engine/task.js';
 import { walCapBytes } from '../inventory/schema.js';
 import { shCmd, shq } from '../quote.js';
-import { sections } from './lib/parse.js';
+import { perApp } from './lib/parse.js';
 import { appDir, psqlBatchArgv } from './postgres-app.js';
 
 /**
@@ -84,11 +84,11 @@ export function appSettingsTask(
   return {
     id: 'pg-settings',
     after,
-    probe: apps.map((a) => `echo ${shq(`@@${a.app}`)}\n${settingsProbe(a.app)}`).join('\n'),
-    parse: (out) => {
-      const b = sections(out);
-      return Object.fromEntries(apps.map((a) => [a.app, parseSettings(b.get(a.app) ?? 'down')]));
-    },
+    ...perApp(
+      apps.map((a) => a.app),
+      settingsProbe,
+      parseSettings,
+    ),
     diff: (m) => apps.flatMap((a) => diffSettings(a, of(m, a.app))),
     apply: (m) =>
       apps
