@@ -1,0 +1,194 @@
+import type { Change, Task } from '../engine/task.js';
+import { shCmd, shq } from '../quote.js';
+import { replPasswordPath } from './analytics-secrets.js';
+import { PUBLICATION, REPL_ROLE, slotName } from './analytics-source.js';
+import { perApp } from './lib/parse.js';
+import { stackDir } from './stacks.js';
+
+/**
+ * `replication`, the analytics host's side (docs/analytics.md (c)): per app a database `APP` in the
+ * analytics instance holding the app's `public` as is (replication matches tables by qualified
+ * name and cannot rename), the published tables' schema copied from the app by `pg_dump -s` as
+ * `infra_analytics` over the tailnet (DDL is not replicated), and `CREATE SUBSCRIPTION
+ * analytics_APP`. The apps host publishes a table only once this side has it (learned:
+ * `analyticsTables`), so the order of "Logical Replication" → "Restrictions" holds: schema first,
+ * then publication, then REFRESH PUBLICATION. A lost slot (past the app's cap) is resynchronised.
+ */
+export const ANALYTICS = 'analytics';
+export const dbName = (app: string) => app.replaceAll('-', '_');
+const subName = (app: string) => `analytics_${dbName(app)}`;
+
+const compose = ['docker', 'compose', '-p', ANALYTICS, '-f', `${stackDir(ANALYTICS)}/compose.yaml`, 'exec', '-T'];
+/** psql as the instance's superuser, in database `db`. */
+export const anPsql = (db: string, extra: readonly string[] = []) =>
+  shCmd([...compose, 'db', 'psql', '-U', ANALYTICS, '-d', db, '-v', 'ON_ERROR_STOP=1', '-X', '-A', '-t', '-q', ...extra]);
+
+export interface Publisher {
+  app: string;
+  /** The apps host's tailnet address and the app's port there. */
+  address: string;
+  port: number;
+  /** The apps host's name (what a wait asks to apply). */
+  host: string;
+}
+
+export interface SubscriberState {
+  up: boolean;
+  /** The app as infra_analytics sees it; null: unreachable or refused. */
+  pub: {
+    walLevel: string;
+    publication: boolean;
+    slot: string;
+    tables: { name: string; published: boolean; columns: string[] }[];
+  } | null;
+  db: boolean;
+  sub: { enabled: boolean; worker: boolean; errors: number; syncing: number } | null;
+  tables: { name: string; subscribed: boolean; columns: string[] }[];
+}
+
+const cols = (v: string | undefined) => (v ? v.split(';') : []);
+const COLS = `coalesce((select string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ';' order by a.attnum) from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '')`;
+const TABLES = `from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'r' and not c.relispartition`;
+
+/** Probe of one app: the publisher over the tailnet as infra_analytics, then the subscriber. */
+export function subscriberProbe(p: Publisher): string {
+  const pub = `select 'pub', current_setting('wal_level'), exists (select 1 from pg_publication where pubname = '${PUBLICATION}'), coalesce((select coalesce(wal_status, '-') from pg_replication_slots where slot_name = '${slotName(p.app)}'), 'none');
+select 'ptable', c.relname, exists (select 1 from pg_publication_tables t where t.pubname = '${PUBLICATION}' and t.schemaname = 'public' and t.tablename = c.relname), ${COLS} ${TABLES} and has_table_privilege(c.oid, 'select') order by 1;`;
+  const sub = `select 'sub', s.subenabled, exists (select 1 from pg_stat_subscription w where w.subid = s.oid and w.pid is not null and w.relid is null), coalesce((select apply_error_count from pg_stat_subscription_stats t where t.subid = s.oid), 0), (select count(*) from pg_subscription_rel r where r.srsubid = s.oid and r.srsubstate <> 'r') from pg_subscription s where s.subname = '${subName(p.app)}';
+select 'stable', c.relname, exists (select 1 from pg_subscription_rel r join pg_subscription s on s.oid = r.srsubid where r.srrelid = c.oid and s.subname = '${subName(p.app)}'), ${COLS} ${TABLES} order by 1;`;
+  const conn = `host=${p.address} port=${p.port} dbname=${p.app} user=${REPL_ROLE} connect_timeout=5`;
+  return [
+    `${anPsql('postgres', ['-c', 'select 1'])} >/dev/null 2>&1 && echo 'up|t'`,
+    `PGPASSWORD="$(cat ${shq(replPasswordPath(p.app))} 2>/dev/null)" ${shCmd([...compose, '-e', 'PGPASSWORD', 'db', 'psql', conn, '-X', '-A', '-t', '-q', '-F', '|', '-v', 'ON_ERROR_STOP=1', '-f', '-'])} <<'INFRA_SQL' 2>/dev/null || true\n${pub}\nINFRA_SQL`,
+    `${anPsql(dbName(p.app), ['-F', '|', '-f', '-'])} <<'INFRA_SQL' 2>/dev/null && echo 'db|t' || true\n${sub}\nINFRA_SQL`,
+  ].join('\n');
+}
+
+export function parseSubscriber(out: string): SubscriberState {
+  const s: SubscriberState = { up: false, pub: null, db: false, sub: null, tables: [] };
+  for (const line of out.split('\n')) {
+    const f = line.trim().split('|');
+    if (f[0] === 'up') s.up = true;
+    else if (f[0] === 'db') s.db = true;
+    else if (f[0] === 'pub' && f.length === 4)
+      s.pub = { walLevel: f[1]!, publication: f[2] === 't', slot: f[3]!, tables: [] };
+    else if (f[0] === 'ptable' && f.length === 4)
+      s.pub?.tables.push({ name: f[1]!, published: f[2] === 't', columns: cols(f[3]) });
+    else if (f[0] === 'sub' && f.length === 5)
+      s.sub = { enabled: f[1] === 't', worker: f[2] === 't', errors: Number(f[3]), syncing: Number(f[4]) };
+    else if (f[0] === 'stable' && f.length === 4)
+      s.tables.push({ name: f[1]!, subscribed: f[2] === 't', columns: cols(f[3]) });
+  }
+  return s;
+}
+
+/** Pure: what this host does for the app, in order, and what it waits for on the apps host. */
+export function planSubscriber(p: Publisher, s: SubscriberState) {
+  const mine = new Map(s.tables.map((t) => [t.name, t]));
+  const pub = s.pub;
+  const readable = pub?.tables ?? [];
+  const newTables = readable.filter((t) => !mine.has(t.name)).map((t) => t.name);
+  const newColumns = readable.flatMap((t) => {
+    const have = new Set((mine.get(t.name)?.columns ?? []).map((c) => c.split(' ')[0]));
+    return mine.has(t.name) ? t.columns.filter((c) => !have.has(c.split(' ')[0])).map((c) => ({ table: t.name, column: c })) : [];
+  });
+  const unpublished = readable.filter((t) => !t.published && mine.has(t.name)).map((t) => t.name);
+  const refresh = !!s.sub && readable.some((t) => t.published && mine.has(t.name) && !mine.get(t.name)!.subscribed);
+  const resync = !!s.sub && !!pub && (pub.slot === 'lost' || pub.slot === 'unreserved' || pub.slot === 'none');
+  const down = !!s.sub && !resync && (!s.sub.enabled || !s.sub.worker);
+  const waitApp = !pub ? 'unreachable' : pub.walLevel !== 'logical' ? 'wal_level' : !pub.publication ? 'publication' : undefined;
+  return { newTables, newColumns, unpublished, refresh, resync, down, waitApp, create: !s.sub && !!pub && !waitApp };
+}
+
+export function diffSubscriber(p: Publisher, s: SubscriberState): Change[] {
+  if (!s.up) return [];
+  const x = planSubscriber(p, s);
+  const out: Change[] = [];
+  const add = (kind: string, summary: string, actual?: unknown) => out.push({ kind, summary, actual });
+  if (!s.db || (!s.sub && !x.waitApp)) add('analytics-app-missing', `subscribe ${p.app} into the analytics database ${dbName(p.app)}`);
+  if (!s.sub && x.waitApp)
+    add('analytics-app-missing', `${p.app} cannot be subscribed yet: ${x.waitApp === 'unreachable' ? `${p.host}'s PostgreSQL does not answer infra_analytics over the tailnet` : x.waitApp === 'wal_level' ? `its wal_level is ${s.pub!.walLevel}, not logical (a restart of ${p.app}'s PostgreSQL)` : 'it has no publication yet'}`);
+  if (x.newTables.length) add('analytics-table-unpublished', `copy the schema of ${p.app}'s new tables ${x.newTables.join(', ')}, then publish them`, x.newTables);
+  else if (x.unpublished.length) add('analytics-table-unpublished', `${p.app}'s tables ${x.unpublished.join(', ')} are ready here and wait for ${p.host} to publish them`, x.unpublished);
+  if (x.newColumns.length) add('analytics-schema-differs', `add ${p.app}'s new columns here: ${x.newColumns.map((c) => `${c.table}.${c.column}`).join(', ')}`, x.newColumns);
+  if (x.refresh) add('analytics-table-unpublished', `refresh the subscription of ${p.app} (its publication lists tables not copied yet)`);
+  if (x.resync) add('analytics-slot-over-cap', `${p.app}'s slot ${slotName(p.app)} is ${s.pub!.slot === 'none' ? 'gone' : `invalidated (wal_status ${s.pub!.slot})`}: resynchronise ${p.app} (full copy)`, s.pub!.slot);
+  if (x.down) add('analytics-subscription-down', `the subscription of ${p.app} is ${s.sub!.enabled ? 'without a worker' : 'disabled'} (${s.sub!.errors} apply errors)`);
+  return out;
+}
+
+/** Shell: pg_dump -s of these tables from the app as infra_analytics, into the subscriber's database. */
+function schemaCopy(p: Publisher, tables: readonly string[]): string {
+  const conn = `host=${p.address} port=${p.port} dbname=${p.app} user=${REPL_ROLE}`;
+  const dump = ['pg_dump', '-d', conn, '--schema-only', '--no-owner', '--no-acl', '--no-publications', '--no-subscriptions', ...tables.flatMap((t) => ['-t', `public.${shq(t).length ? t : t}`])];
+  return `PGPASSWORD="$(cat ${shq(replPasswordPath(p.app))})" ${shCmd([...compose, '-e', 'PGPASSWORD', 'db', 'sh', '-c', 'pg_dump "$@" | psql -U analytics -d "$DB" -v ON_ERROR_STOP=1 -X -q >/dev/null', 'sh', ...dump.slice(1)])}`.replace("'sh' -c", `-e DB=${shq(dbName(p.app))} 'sh' -c`);
+}
+
+const q = (n: string) => `"${n.replaceAll('"', '""')}"`;
+
+export function subscriberSteps(p: Publisher, s: SubscriberState) {
+  const x = planSubscriber(p, s);
+  const db = dbName(p.app);
+  const steps: { script: string; stdin?: string; timeoutMs?: number }[] = [];
+  const sql = (d: string, text: string) => steps.push({ script: anPsql(d, ['-f', '-']), stdin: text });
+  if (!s.db)
+    steps.push({ script: `${anPsql('postgres', ['-c', `create database ${q(db)}`])} >/dev/null && ${anPsql('postgres', ['-c', `revoke connect, temporary on database ${q(db)} from public`])}` });
+  if (x.newTables.length) steps.push({ script: schemaCopy(p, x.newTables), timeoutMs: 300_000 });
+  if (x.newColumns.length)
+    sql(db, x.newColumns.map((c) => `alter table public.${q(c.table)} add column ${c.column.replace(/^(\S+)/, (m) => q(m))};`).join('\n'));
+  if (x.resync) {
+    sql(db, `alter subscription ${subName(p.app)} disable;\nalter subscription ${subName(p.app)} set (slot_name = none);\ndrop subscription ${subName(p.app)};`);
+    const names = s.tables.map((t) => `public.${q(t.name)}`);
+    if (names.length) sql(db, `truncate ${names.join(', ')};`);
+    steps.push({ script: `${anPsql(db, ['-c', `select 1`])} >/dev/null; ${dropSlot(p)}` });
+  }
+  if (x.create || x.resync) {
+    const conn = `host=${p.address} port=${p.port} dbname=${p.app} user=${REPL_ROLE} password=`;
+    // The password is read here, on this host; it sits in pg_subscription.subconninfo (superusers only).
+    steps.push({
+      script: `pw=$(cat ${shq(replPasswordPath(p.app))}) && printf "create subscription ${subName(p.app)} connection '%s%s' publication ${PUBLICATION};\\n" ${shq(conn)} "$pw" | ${anPsql(db, ['-f', '-'])}`,
+      timeoutMs: 120_000,
+    });
+  } else if (x.refresh) sql(db, `alter subscription ${subName(p.app)} refresh publication;`);
+  else if (x.down && !s.sub!.enabled) sql(db, `alter subscription ${subName(p.app)} enable;`);
+  return steps;
+}
+
+/** The slot a lost subscription left on the app, dropped over the tailnet (infra_analytics may: it has REPLICATION). */
+function dropSlot(p: Publisher): string {
+  const conn = `host=${p.address} port=${p.port} dbname=${p.app} user=${REPL_ROLE}`;
+  return `PGPASSWORD="$(cat ${shq(replPasswordPath(p.app))})" ${shCmd([...compose, '-e', 'PGPASSWORD', 'db', 'psql', conn, '-X', '-q', '-c', `select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = '${slotName(p.app)}' and not active`])} >/dev/null`;
+}
+
+/** Every replicated app in one task: the tables each subscriber has are learned together. */
+export function analyticsSubscriberTask(apps: readonly Publisher[], after: string[]): Task<Record<string, SubscriberState>> {
+  const by = new Map(apps.map((p) => [p.app, p]));
+  const down = parseSubscriber('');
+  const of = (m: Record<string, SubscriberState>, app: string) => m[app] ?? down;
+  const waits = (m: Record<string, SubscriberState>) =>
+    apps.filter((p) => {
+      const d = diffSubscriber(p, of(m, p.app));
+      return d.length && d.every((c) => /wait for|cannot be subscribed yet/.test(c.summary));
+    });
+  return {
+    id: 'analytics-subscriber',
+    after,
+    ...perApp(
+      apps.map((p) => p.app),
+      (app) => subscriberProbe(by.get(app)!),
+      parseSubscriber,
+    ),
+    diff: (m) => apps.flatMap((p) => diffSubscriber(p, of(m, p.app))),
+    apply: (m) => apps.flatMap((p) => subscriberSteps(p, of(m, p.app))),
+    wait: (m) => {
+      const w = waits(m);
+      const rest = apps.filter((p) => !w.includes(p) && diffSubscriber(p, of(m, p.app)).length);
+      return w.length && !rest.length ? { on: w[0]!.host, run: `infra apply ${w[0]!.host} --allow-restart` } : undefined;
+    },
+    learn: (m) => ({
+      analyticsTables: Object.fromEntries(
+        apps.filter((p) => of(m, p.app).sub).map((p) => [p.app, of(m, p.app).tables.map((t) => t.name)]),
+      ),
+    }),
+  };
+}
