@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { InventoryError } from '../errors.js';
 import { Secret } from '../secrets.js';
+import { analyticsSettings } from './analytics.js';
 import { parseEnvFile } from './env-file.js';
 import { overlayLab } from './lab-overlay.js';
 import { offsiteSettings } from './offsite.js';
@@ -80,6 +81,7 @@ export function loadInventory(file: string, opts: LoadOptions): Inventory {
       access: doc.cloudflare.access,
     },
     offsite: offsiteSettings(doc.backups.offsite),
+    analytics: analyticsSettings(doc),
     secrets: [],
     lab: false,
     apps: Object.entries(doc.apps).map(([name, a]) => ({

@@ -1,5 +1,6 @@
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
+import { analyticsProblems } from './analytics.js';
 import { HOST_NAME, type InventoryDoc, inventorySchema } from './schema.js';
 import { tunnelProblems } from './tunnel-check.js';
 
@@ -95,6 +96,7 @@ function crossCheck(doc: InventoryDoc, locate: Locate): Problem[] {
   if (Object.keys(doc.hosts).length === 0)
     problems.push({ ...locate(['hosts']), path: 'hosts', message: 'expected at least one host' });
   problems.push(...tunnelProblems(doc, locate));
+  problems.push(...analyticsProblems(doc, locate));
   return problems;
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { analyticsSchema } from './analytics.js';
 import { backupsSchema } from './offsite.js';
 
 /** Names reach shell commands, file paths and compose project names: one strict pattern each. */
@@ -245,6 +246,8 @@ export const inventorySchema = z
       })
       .strict()
       .default({}),
+    /** The analytics layer: cross-app SQL (docs/analytics.md). */
+    analytics: analyticsSchema.optional(),
     hosts: z.record(z.string().regex(HOST_NAME, 'host names are lowercase letters, digits and dashes'), host),
     apps: z
       .record(

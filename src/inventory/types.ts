@@ -74,6 +74,22 @@ export interface App {
   pitrWalCap?: string;
 }
 
+/** The analytics layer (inventory `analytics`, docs/analytics.md): cross-app SQL over the apps' data. */
+export interface AnalyticsSettings {
+  mode: 'direct' | 'nightly' | 'replication';
+  /** The host of the analytics PostgreSQL (default: the control host). */
+  host: string;
+  /** The apps included (default: every app), in the inventory's order. */
+  apps: string[];
+  /** The analytics instance's PostgreSQL major (default 18; >= every included app's). */
+  postgres: number;
+  /** nightly: the sync timer's time of day, HH:MM (default 05:30). */
+  syncTime: string;
+  /** replication: lag past this is a finding (default 60 s). */
+  lagThresholdSec: number;
+  metabase: { adminEmail?: string };
+}
+
 export interface Inventory {
   file: string;
   dir: string;
@@ -96,6 +112,8 @@ export interface Inventory {
   dokploy: { ownerEmail?: string; apiKey?: Secret; apiKeyRef?: string };
   /** The control host's restic copy off-site (`backups.offsite`, docs/apps.md "Off-site"). */
   offsite?: OffsiteSettings;
+  /** The analytics layer (key `analytics`); undefined when the inventory has none. */
+  analytics?: AnalyticsSettings;
   /** Every secret value in play, for the redactor. */
   secrets: Secret[];
   /** True when connection details, upstreams and secrets come from the local lab. */

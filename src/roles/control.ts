@@ -20,6 +20,7 @@ import {
 import { packagesTask } from '../tasks/packages.js';
 import { type HealthCheck, stackHealthTask } from '../tasks/stack-health.js';
 import { stackDir } from '../tasks/stacks.js';
+import { analyticsSecretFiles, analyticsTasks } from './analytics.js';
 import { controlBackupTasks } from './backups.js';
 import { type Foundation, idsOf } from './foundation.js';
 import { pitrRoleTasks } from './pitr.js';
@@ -30,7 +31,7 @@ export function stackSecrets(
   hostName: string,
 ): Record<string, { dir: string; files: string[] }> {
   const host = inv.hosts.find((h) => h.name === hostName);
-  if (host?.role !== 'control') return {};
+  if (host?.role !== 'control') return analyticsSecretFiles(inv, hostName);
   const list = (stack: string, files: SecretFile[]) => ({
     dir: stackDir(stack),
     files: files.map((f) => f.name),
@@ -42,6 +43,7 @@ export function stackSecrets(
       ...list(DOKPLOY, dokploySecrets),
       files: [...dokploySecrets.map((f) => f.name), API_KEY_FILE],
     },
+    ...analyticsSecretFiles(inv, hostName),
   };
 }
 
@@ -228,5 +230,9 @@ export function stackRoleTasks(
   const pre = idsOf(f.tailscale, f.dockerPackages, f.docker);
   // On the control host, Alloy waits for Loki's stack beside it.
   const control = host.role === 'control' ? controlTasks(inv, host, pre, facts) : undefined;
-  return [...(control?.tasks ?? []), ...alloyTasks(inv, host, pre, control?.loki, facts)];
+  return [
+    ...(control?.tasks ?? []),
+    ...alloyTasks(inv, host, pre, control?.loki, facts),
+    ...analyticsTasks(inv, host, pre, facts),
+  ];
 }

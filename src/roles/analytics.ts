@@ -1,0 +1,115 @@
+import type { HostFacts } from '../engine/facts.js';
+import type { AnyTask, Change, Task } from '../engine/task.js';
+import type { AnalyticsSettings, Host, Inventory } from '../inventory/types.js';
+import { analyticsInstanceTask } from '../tasks/analytics-instance.js';
+import { nightlyTasks } from '../tasks/analytics-nightly.js';
+import {
+  ANALYTICS,
+  ANALYTICS_DIR,
+  analyticsSecrets,
+  analyticsStack,
+  sqlName,
+} from '../tasks/analytics-stack.js';
+import { type InstanceState, instanceProbe, parseInstance } from '../tasks/analytics-state.js';
+import { composeStackTask } from '../tasks/compose-stack.js';
+import { hostSecretsTask } from '../tasks/host-secrets.js';
+import { probeFields } from '../tasks/lib/probe.js';
+
+/**
+ * The analytics layer on its host (docs/analytics.md): the instance every mode shares (secrets,
+ * the `analytics` stack, roles, pg_hba, one foreign server and schema per included app), then the
+ * mode's own part. Other modes and Metabase add theirs here, each in its own function below:
+ * `replication` (subscriptions; its apps-host side is roles of the apps hosts), `direct` (no
+ * copies) and Metabase (a service of this stack, tasks after `instance`).
+ */
+export interface AnalyticsBase {
+  settings: AnalyticsSettings;
+  /** The instance's tasks, in the plan. */
+  tasks: AnyTask[];
+  /** The stack (`stack:analytics`): PostgreSQL up and healthy. */
+  stack: AnyTask;
+  /** `analytics:instance`: roles, pg_hba, servers, schemas and grants in place. */
+  instance: AnyTask;
+}
+
+/** Pure: foreign servers of apps no longer included; their data is kept until `infra analytics drop`. */
+export function diffOrphans(apps: readonly string[], s: InstanceState): Change[] {
+  if (!s.up) return [];
+  const want = new Set(apps.map(sqlName));
+  return Object.keys(s.servers)
+    .filter((srv) => !want.has(srv))
+    .sort()
+    .map((srv) => ({
+      summary: `${srv} is in the analytics layer but not in analytics.apps: its data is kept (remove it: infra analytics drop ${srv.replace(/_/g, '-')} --yes)`,
+      kind: 'analytics-app-orphan',
+      expected: null,
+      actual: srv,
+    }));
+}
+
+/** Reported, never applied: removing an app's data is the operator's explicit step. */
+function orphansTask(apps: readonly string[], host: string, after: string[]): Task<InstanceState> {
+  return {
+    id: 'analytics:orphans',
+    after,
+    ...probeFields(instanceProbe),
+    parse: parseInstance,
+    diff: (s) => diffOrphans(apps, s),
+    apply: () => [],
+    wait: (s) => {
+      const first = diffOrphans(apps, s)[0];
+      return first
+        ? {
+            on: 'the operator',
+            run: `infra analytics drop ${String(first.actual).replace(/_/g, '-')} --yes (on ${host})`,
+          }
+        : undefined;
+    },
+  };
+}
+
+function baseTasks(inv: Inventory, settings: AnalyticsSettings, pre: string[]): AnalyticsBase {
+  const stack = analyticsStack(settings.postgres);
+  const secrets = hostSecretsTask(
+    { stack: ANALYTICS, dir: ANALYTICS_DIR, files: analyticsSecrets(settings.postgres) },
+    pre,
+  );
+  const compose = composeStackTask(stack, [...pre, secrets.id]);
+  const instance = analyticsInstanceTask(settings.apps, [compose.id]);
+  const orphans = orphansTask(settings.apps, settings.host, [instance.id]);
+  void inv;
+  return { settings, tasks: [secrets, compose, instance, orphans], stack: compose, instance };
+}
+
+/**
+ * Every analytics task of `host` (none unless it is the analytics host). `pre`: Docker (and the
+ * tailnet) up, as for the other stacks (roles/foundation.ts idsOf).
+ */
+export function analyticsTasks(inv: Inventory, host: Host, pre: string[], facts?: HostFacts): AnyTask[] {
+  const settings = inv.analytics;
+  if (!settings || settings.host !== host.name) return [];
+  const base = baseTasks(inv, settings, pre);
+  return [...base.tasks, ...modeTasks(inv, base, facts)];
+}
+
+/** The mode's own part, after the instance. */
+function modeTasks(inv: Inventory, base: AnalyticsBase, facts?: HostFacts): AnyTask[] {
+  void facts;
+  switch (base.settings.mode) {
+    case 'nightly':
+      return nightlyTasks(inv, base.settings, [base.instance.id]);
+    case 'replication': // an-repl: subscriptions here, publications on the apps hosts
+    case 'direct': // an-repl: read-only roles on the apps' PostgreSQL; Metabase's data sources
+      return [];
+  }
+}
+
+/** The analytics stack's secret files, for `infra secrets show HOST analytics`. */
+export function analyticsSecretFiles(
+  inv: Inventory,
+  hostName: string,
+): Record<string, { dir: string; files: string[] }> {
+  const s = inv.analytics;
+  if (!s || s.host !== hostName) return {};
+  return { [ANALYTICS]: { dir: ANALYTICS_DIR, files: analyticsSecrets(s.postgres).map((f) => f.name) } };
+}
