@@ -14,6 +14,7 @@ import { type InstanceState, instanceProbe, parseInstance } from '../tasks/analy
 import { composeStackTask } from '../tasks/compose-stack.js';
 import { hostSecretsTask } from '../tasks/host-secrets.js';
 import { probeFields } from '../tasks/lib/probe.js';
+import { replicationModeTasks } from './analytics-replication.js';
 
 /**
  * The analytics layer on its host (docs/analytics.md): the instance every mode shares (secrets,
@@ -94,13 +95,15 @@ export function analyticsTasks(inv: Inventory, host: Host, pre: string[], facts?
 
 /** The mode's own part, after the instance. */
 function modeTasks(inv: Inventory, base: AnalyticsBase, facts?: HostFacts): AnyTask[] {
-  void facts;
   switch (base.settings.mode) {
     case 'nightly':
-      return nightlyTasks(inv, base.settings, [base.instance.id]);
-    case 'replication': // an-repl: subscriptions here, publications on the apps hosts
-    case 'direct': // an-repl: read-only roles on the apps' PostgreSQL; Metabase's data sources
-      return [];
+      return [
+        ...nightlyTasks(inv, base.settings, [base.instance.id]),
+        ...replicationModeTasks(inv, base.settings, [base.instance.id], facts),
+      ];
+    case 'replication': // subscriptions here; publications on the apps hosts (roles/app-pg.ts)
+    case 'direct': // read-only roles on the apps' PostgreSQL (roles/app-pg.ts); Metabase's data sources
+      return replicationModeTasks(inv, base.settings, [base.instance.id], facts);
   }
 }
 

@@ -8,15 +8,6 @@ import { appRestartTask, appSettingsTask } from '../tasks/app-pg-settings.js';
 import { hbaLines as pitrHbaLines } from '../tasks/pitr-source.js';
 import { idsOf } from './foundation.js';
 
-/** The part of the inventory's `analytics:` this side reads (src/inventory/types.ts AnalyticsSettings). */
-interface AnalyticsView {
-  mode: 'direct' | 'nightly' | 'replication';
-  host: string;
-  apps: string[];
-  lagThresholdSec: number;
-}
-const analyticsOf = (inv: Inventory) => (inv as Inventory & { analytics?: AnalyticsView }).analytics;
-
 /** Options of a run the plan needs: the operator's consent to restart an app's PostgreSQL. */
 export interface PlanOptions {
   allowRestart?: boolean;
@@ -54,7 +45,7 @@ export function appPgTasks(
   if (!apps.length) return { tasks: [], ids: [] };
   const control = inv.hosts.find((h) => h.role === 'control');
   const known = control ? facts.of(control.name) : undefined;
-  const an = analyticsOf(inv);
+  const an = inv.analytics;
   const anFacts = an ? facts.of(an.host) : undefined;
   const anAddress = anFacts?.tailnetAddress;
   const pre = idsOf(...appStacks);

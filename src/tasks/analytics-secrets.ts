@@ -1,5 +1,6 @@
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
+import { ANALYTICS_DIR, roPasswordFile } from './analytics-stack.js';
 import { generateOnce } from './lib/secret.js';
 import { parseVerifiers, VERIFIER_PY } from './pitr.js';
 
@@ -10,13 +11,11 @@ import { parseVerifiers, VERIFIER_PY } from './pitr.js';
  * only their SCRAM verifiers leave the host (learned, then stored as is on the apps: PITR's scheme,
  * tasks/pitr.ts).
  */
-export const ANALYTICS_DIR = '/srv/infra/analytics';
 export const REPL_DIR = `${ANALYTICS_DIR}/replication`;
 export const replPasswordPath = (app: string) => `${REPL_DIR}/${app}.password`;
 const replVerifierPath = (app: string) => `${REPL_DIR}/${app}.verifier`;
-/** The consumers' read-only role's password (the analytics instance's analytics_ro too). */
-export const RO_PASSWORD_PATH = `${ANALYTICS_DIR}/analytics_ro.password`;
-const RO_VERIFIER_PATH = `${ANALYTICS_DIR}/analytics_ro.verifier`;
+/** direct: the apps' analytics_ro has the analytics instance's analytics_ro password (its stack secret). */
+const RO_VERIFIER_PATH = `${REPL_DIR}/analytics_ro.verifier`;
 const RO_KEY = '@analytics_ro';
 
 /** Shell: the password (once) and its verifier (once per password). */
@@ -26,7 +25,8 @@ function secretScript(password: string, verifier: string): string {
     'set -e',
     "command -v python3 >/dev/null 2>&1 || { echo 'python3 is needed to make a password verifier: apt-get install python3-minimal' >&2; exit 1; }",
     `mkdir -p ${shq(REPL_DIR)} && chmod 700 ${shq(ANALYTICS_DIR)} ${shq(REPL_DIR)}`,
-    `[ -s ${shq(password)} ] || rm -f ${v}`,
+    // A password made anew (or the stack's secret rotated) gets a new verifier.
+    `[ -s ${shq(password)} ] && [ ! ${shq(password)} -nt ${v} ] || rm -f ${v}`,
     generateOnce(password, 40),
     `[ -s ${v} ] || { python3 -c ${shq(VERIFIER_PY)} ${shq(password)} > ${v}.tmp && mv -f ${v}.tmp ${v}; }`,
   ].join('\n');
@@ -45,7 +45,7 @@ export function analyticsSecretsTask(
   const files: [string, string, string][] =
     o.mode === 'replication'
       ? o.apps.map((a) => [a, replPasswordPath(a), replVerifierPath(a)])
-      : [[RO_KEY, RO_PASSWORD_PATH, RO_VERIFIER_PATH]];
+      : [[RO_KEY, roPasswordFile, RO_VERIFIER_PATH]];
   return {
     id: 'analytics:secrets',
     after,

@@ -2,8 +2,14 @@ import type { Change, Task } from '../engine/task.js';
 import { shCmd, shq } from '../quote.js';
 import { replPasswordPath } from './analytics-secrets.js';
 import { PUBLICATION, REPL_ROLE, slotName } from './analytics-source.js';
-import { perApp } from './lib/parse.js';
-import { stackDir } from './stacks.js';
+import {
+  ANALYTICS_DB,
+  analyticsExec,
+  analyticsPsqlArgv,
+  FDW_ROLE,
+  SUPERUSER,
+  sqlName,
+} from './analytics-stack.js';
 
 /**
  * `replication`, the analytics host's side (docs/analytics.md (c)): per app a database `APP` in the
@@ -14,14 +20,11 @@ import { stackDir } from './stacks.js';
  * `analyticsTables`), so the order of "Logical Replication" → "Restrictions" holds: schema first,
  * then publication, then REFRESH PUBLICATION. A lost slot (past the app's cap) is resynchronised.
  */
-export const ANALYTICS = 'analytics';
-export const dbName = (app: string) => app.replaceAll('-', '_');
-const subName = (app: string) => `analytics_${dbName(app)}`;
-
-const compose = ['docker', 'compose', '-p', ANALYTICS, '-f', `${stackDir(ANALYTICS)}/compose.yaml`, 'exec', '-T'];
-/** psql as the instance's superuser, in database `db`. */
-export const anPsql = (db: string, extra: readonly string[] = []) =>
-  shCmd([...compose, 'db', 'psql', '-U', ANALYTICS, '-d', db, '-v', 'ON_ERROR_STOP=1', '-X', '-A', '-t', '-q', ...extra]);
+/** The app's database here (also its foreign server's dbname and its schema in `analytics`). */
+export const dbName = sqlName;
+export const subName = (app: string) => `analytics_${sqlName(app)}`;
+const compose = [...analyticsExec(), '-T'];
+const anPsql = (db: string, extra: readonly string[] = []) => shCmd(analyticsPsqlArgv(db, extra));
 
 export interface Publisher {
   app: string;
@@ -44,6 +47,8 @@ export interface SubscriberState {
   db: boolean;
   sub: { enabled: boolean; worker: boolean; errors: number; syncing: number } | null;
   tables: { name: string; subscribed: boolean; columns: string[] }[];
+  /** The foreign tables of schema APP in `analytics`, with their columns. */
+  foreign: { name: string; columns: string[] }[];
 }
 
 const cols = (v: string | undefined) => (v ? v.split(';') : []);
@@ -56,16 +61,18 @@ export function subscriberProbe(p: Publisher): string {
 select 'ptable', c.relname, exists (select 1 from pg_publication_tables t where t.pubname = '${PUBLICATION}' and t.schemaname = 'public' and t.tablename = c.relname), ${COLS} ${TABLES} and has_table_privilege(c.oid, 'select') order by 1;`;
   const sub = `select 'sub', s.subenabled, exists (select 1 from pg_stat_subscription w where w.subid = s.oid and w.pid is not null and w.relid is null), coalesce((select apply_error_count from pg_stat_subscription_stats t where t.subid = s.oid), 0), (select count(*) from pg_subscription_rel r where r.srsubid = s.oid and r.srsubstate <> 'r') from pg_subscription s where s.subname = '${subName(p.app)}';
 select 'stable', c.relname, exists (select 1 from pg_subscription_rel r join pg_subscription s on s.oid = r.srsubid where r.srrelid = c.oid and s.subname = '${subName(p.app)}'), ${COLS} ${TABLES} order by 1;`;
+  const fdw = `select 'ftable', c.relname, ${COLS} from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = '${dbName(p.app)}' and c.relkind = 'f' order by 1;`;
   const conn = `host=${p.address} port=${p.port} dbname=${p.app} user=${REPL_ROLE} connect_timeout=5`;
   return [
     `${anPsql('postgres', ['-c', 'select 1'])} >/dev/null 2>&1 && echo 'up|t'`,
     `PGPASSWORD="$(cat ${shq(replPasswordPath(p.app))} 2>/dev/null)" ${shCmd([...compose, '-e', 'PGPASSWORD', 'db', 'psql', conn, '-X', '-A', '-t', '-q', '-F', '|', '-v', 'ON_ERROR_STOP=1', '-f', '-'])} <<'INFRA_SQL' 2>/dev/null || true\n${pub}\nINFRA_SQL`,
     `${anPsql(dbName(p.app), ['-F', '|', '-f', '-'])} <<'INFRA_SQL' 2>/dev/null && echo 'db|t' || true\n${sub}\nINFRA_SQL`,
+    `${anPsql(ANALYTICS_DB, ['-F', '|', '-c', fdw])} 2>/dev/null || true`,
   ].join('\n');
 }
 
 export function parseSubscriber(out: string): SubscriberState {
-  const s: SubscriberState = { up: false, pub: null, db: false, sub: null, tables: [] };
+  const s: SubscriberState = { up: false, pub: null, db: false, sub: null, tables: [], foreign: [] };
   for (const line of out.split('\n')) {
     const f = line.trim().split('|');
     if (f[0] === 'up') s.up = true;
@@ -78,6 +85,7 @@ export function parseSubscriber(out: string): SubscriberState {
       s.sub = { enabled: f[1] === 't', worker: f[2] === 't', errors: Number(f[3]), syncing: Number(f[4]) };
     else if (f[0] === 'stable' && f.length === 4)
       s.tables.push({ name: f[1]!, subscribed: f[2] === 't', columns: cols(f[3]) });
+    else if (f[0] === 'ftable' && f.length === 3) s.foreign.push({ name: f[1]!, columns: cols(f[2]) });
   }
   return s;
 }
@@ -90,14 +98,41 @@ export function planSubscriber(p: Publisher, s: SubscriberState) {
   const newTables = readable.filter((t) => !mine.has(t.name)).map((t) => t.name);
   const newColumns = readable.flatMap((t) => {
     const have = new Set((mine.get(t.name)?.columns ?? []).map((c) => c.split(' ')[0]));
-    return mine.has(t.name) ? t.columns.filter((c) => !have.has(c.split(' ')[0])).map((c) => ({ table: t.name, column: c })) : [];
+    return mine.has(t.name)
+      ? t.columns.filter((c) => !have.has(c.split(' ')[0])).map((c) => ({ table: t.name, column: c }))
+      : [];
   });
   const unpublished = readable.filter((t) => !t.published && mine.has(t.name)).map((t) => t.name);
-  const refresh = !!s.sub && readable.some((t) => t.published && mine.has(t.name) && !mine.get(t.name)!.subscribed);
-  const resync = !!s.sub && !!pub && (pub.slot === 'lost' || pub.slot === 'unreserved' || pub.slot === 'none');
+  const refresh =
+    !!s.sub && readable.some((t) => t.published && mine.has(t.name) && !mine.get(t.name)!.subscribed);
+  const resync =
+    !!s.sub && !!pub && (pub.slot === 'lost' || pub.slot === 'unreserved' || pub.slot === 'none');
   const down = !!s.sub && !resync && (!s.sub.enabled || !s.sub.worker);
-  const waitApp = !pub ? 'unreachable' : pub.walLevel !== 'logical' ? 'wal_level' : !pub.publication ? 'publication' : undefined;
-  return { newTables, newColumns, unpublished, refresh, resync, down, waitApp, create: !s.sub && !!pub && !waitApp };
+  const waitApp = !pub
+    ? 'unreachable'
+    : pub.walLevel !== 'logical'
+      ? 'wal_level'
+      : !pub.publication
+        ? 'publication'
+        : undefined;
+  // analytics' foreign tables follow the subscriber's tables (columns by name and type).
+  const foreign = new Map(s.foreign.map((t) => [t.name, t.columns.join(';')]));
+  const reimport = s.tables
+    .filter((t) => foreign.has(t.name) && foreign.get(t.name) !== t.columns.join(';'))
+    .map((t) => t.name);
+  const importNew = s.tables.filter((t) => !foreign.has(t.name)).map((t) => t.name);
+  return {
+    newTables,
+    newColumns,
+    unpublished,
+    refresh,
+    resync,
+    down,
+    waitApp,
+    importNew,
+    reimport,
+    create: !s.sub && !!pub && !waitApp,
+  };
 }
 
 export function diffSubscriber(p: Publisher, s: SubscriberState): Change[] {
@@ -105,23 +140,63 @@ export function diffSubscriber(p: Publisher, s: SubscriberState): Change[] {
   const x = planSubscriber(p, s);
   const out: Change[] = [];
   const add = (kind: string, summary: string, actual?: unknown) => out.push({ kind, summary, actual });
-  if (!s.db || (!s.sub && !x.waitApp)) add('analytics-app-missing', `subscribe ${p.app} into the analytics database ${dbName(p.app)}`);
+  if (!s.db || (!s.sub && !x.waitApp))
+    add('analytics-app-missing', `subscribe ${p.app} into the analytics database ${dbName(p.app)}`);
   if (!s.sub && x.waitApp)
-    add('analytics-app-missing', `${p.app} cannot be subscribed yet: ${x.waitApp === 'unreachable' ? `${p.host}'s PostgreSQL does not answer infra_analytics over the tailnet` : x.waitApp === 'wal_level' ? `its wal_level is ${s.pub!.walLevel}, not logical (a restart of ${p.app}'s PostgreSQL)` : 'it has no publication yet'}`);
-  if (x.newTables.length) add('analytics-table-unpublished', `copy the schema of ${p.app}'s new tables ${x.newTables.join(', ')}, then publish them`, x.newTables);
-  else if (x.unpublished.length) add('analytics-table-unpublished', `${p.app}'s tables ${x.unpublished.join(', ')} are ready here and wait for ${p.host} to publish them`, x.unpublished);
-  if (x.newColumns.length) add('analytics-schema-differs', `add ${p.app}'s new columns here: ${x.newColumns.map((c) => `${c.table}.${c.column}`).join(', ')}`, x.newColumns);
-  if (x.refresh) add('analytics-table-unpublished', `refresh the subscription of ${p.app} (its publication lists tables not copied yet)`);
-  if (x.resync) add('analytics-slot-over-cap', `${p.app}'s slot ${slotName(p.app)} is ${s.pub!.slot === 'none' ? 'gone' : `invalidated (wal_status ${s.pub!.slot})`}: resynchronise ${p.app} (full copy)`, s.pub!.slot);
-  if (x.down) add('analytics-subscription-down', `the subscription of ${p.app} is ${s.sub!.enabled ? 'without a worker' : 'disabled'} (${s.sub!.errors} apply errors)`);
+    add(
+      'analytics-app-missing',
+      `${p.app} cannot be subscribed yet: ${x.waitApp === 'unreachable' ? `${p.host}'s PostgreSQL does not answer infra_analytics over the tailnet` : x.waitApp === 'wal_level' ? `its wal_level is ${s.pub!.walLevel}, not logical (a restart of ${p.app}'s PostgreSQL)` : 'it has no publication yet'}`,
+    );
+  // Tables copied here but not published yet are the apps host's finding (analytics-publication).
+  if (x.newTables.length)
+    add(
+      'analytics-table-unpublished',
+      `copy the schema of ${p.app}'s new tables ${x.newTables.join(', ')} (${p.host} publishes them next)`,
+      x.newTables,
+    );
+  if (x.newColumns.length)
+    add(
+      'analytics-schema-differs',
+      `add ${p.app}'s new columns here: ${x.newColumns.map((c) => `${c.table}.${c.column}`).join(', ')}`,
+      x.newColumns,
+    );
+  if (x.refresh)
+    add(
+      'analytics-table-unpublished',
+      `refresh the subscription of ${p.app} (its publication lists tables not copied yet)`,
+    );
+  if (x.resync)
+    add(
+      'analytics-slot-over-cap',
+      `${p.app}'s slot ${slotName(p.app)} is ${s.pub!.slot === 'none' ? 'gone' : `invalidated (wal_status ${s.pub!.slot})`}: resynchronise ${p.app} (full copy)`,
+      s.pub!.slot,
+    );
+  if (s.db && (x.importNew.length || x.reimport.length))
+    add(
+      'analytics-schema-differs',
+      `import ${p.app}'s tables ${[...x.importNew, ...x.reimport].join(', ')} into ${ANALYTICS_DB}.${dbName(p.app)}`,
+    );
+  if (x.down)
+    add(
+      'analytics-subscription-down',
+      `the subscription of ${p.app} is ${s.sub!.enabled ? 'without a worker' : 'disabled'} (${s.sub!.errors} apply errors)`,
+    );
   return out;
 }
 
 /** Shell: pg_dump -s of these tables from the app as infra_analytics, into the subscriber's database. */
 function schemaCopy(p: Publisher, tables: readonly string[]): string {
   const conn = `host=${p.address} port=${p.port} dbname=${p.app} user=${REPL_ROLE}`;
-  const dump = ['pg_dump', '-d', conn, '--schema-only', '--no-owner', '--no-acl', '--no-publications', '--no-subscriptions', ...tables.flatMap((t) => ['-t', `public.${shq(t).length ? t : t}`])];
-  return `PGPASSWORD="$(cat ${shq(replPasswordPath(p.app))})" ${shCmd([...compose, '-e', 'PGPASSWORD', 'db', 'sh', '-c', 'pg_dump "$@" | psql -U analytics -d "$DB" -v ON_ERROR_STOP=1 -X -q >/dev/null', 'sh', ...dump.slice(1)])}`.replace("'sh' -c", `-e DB=${shq(dbName(p.app))} 'sh' -c`);
+  const pipe = `pg_dump "$@" | psql -U ${SUPERUSER} -d "$DB" -v ON_ERROR_STOP=1 -X -q >/dev/null`;
+  const args = [
+    '-d',
+    conn,
+    '--schema-only',
+    '--no-owner',
+    '--no-acl',
+    ...tables.flatMap((t) => ['-t', `public."${t}"`]),
+  ];
+  return `PGPASSWORD="$(cat ${shq(replPasswordPath(p.app))})" ${shCmd([...compose, '-e', 'PGPASSWORD', '-e', `DB=${dbName(p.app)}`, 'db', 'sh', '-c', pipe, 'sh', ...args])}`;
 }
 
 const q = (n: string) => `"${n.replaceAll('"', '""')}"`;
@@ -131,13 +206,34 @@ export function subscriberSteps(p: Publisher, s: SubscriberState) {
   const db = dbName(p.app);
   const steps: { script: string; stdin?: string; timeoutMs?: number }[] = [];
   const sql = (d: string, text: string) => steps.push({ script: anPsql(d, ['-f', '-']), stdin: text });
-  if (!s.db)
-    steps.push({ script: `${anPsql('postgres', ['-c', `create database ${q(db)}`])} >/dev/null && ${anPsql('postgres', ['-c', `revoke connect, temporary on database ${q(db)} from public`])}` });
-  if (x.newTables.length) steps.push({ script: schemaCopy(p, x.newTables), timeoutMs: 300_000 });
+  if (!s.db) {
+    steps.push({ script: `${anPsql('postgres', ['-c', `create database ${q(db)}`])} >/dev/null` });
+    // Only the user mappings' role reads the copy (docs/analytics.md (e)).
+    sql(
+      'postgres',
+      `revoke connect, temporary on database ${q(db)} from public;\ngrant connect on database ${q(db)} to ${FDW_ROLE};`,
+    );
+    sql(
+      db,
+      `grant usage on schema public to ${FDW_ROLE};\nalter default privileges in schema public grant select on tables to ${FDW_ROLE};`,
+    );
+  }
+  if (x.newTables.length) {
+    steps.push({ script: schemaCopy(p, x.newTables), timeoutMs: 300_000 });
+    sql(db, `grant select on all tables in schema public to ${FDW_ROLE};`);
+  }
   if (x.newColumns.length)
-    sql(db, x.newColumns.map((c) => `alter table public.${q(c.table)} add column ${c.column.replace(/^(\S+)/, (m) => q(m))};`).join('\n'));
+    sql(
+      db,
+      x.newColumns
+        .map((c) => `alter table public.${q(c.table)} add column ${c.column.replace(/^(\S+)/, (m) => q(m))};`)
+        .join('\n'),
+    );
   if (x.resync) {
-    sql(db, `alter subscription ${subName(p.app)} disable;\nalter subscription ${subName(p.app)} set (slot_name = none);\ndrop subscription ${subName(p.app)};`);
+    sql(
+      db,
+      `alter subscription ${subName(p.app)} disable;\nalter subscription ${subName(p.app)} set (slot_name = none);\ndrop subscription ${subName(p.app)};`,
+    );
     const names = s.tables.map((t) => `public.${q(t.name)}`);
     if (names.length) sql(db, `truncate ${names.join(', ')};`);
     steps.push({ script: `${anPsql(db, ['-c', `select 1`])} >/dev/null; ${dropSlot(p)}` });
@@ -151,6 +247,15 @@ export function subscriberSteps(p: Publisher, s: SubscriberState) {
     });
   } else if (x.refresh) sql(db, `alter subscription ${subName(p.app)} refresh publication;`);
   else if (x.down && !s.sub!.enabled) sql(db, `alter subscription ${subName(p.app)} enable;`);
+  // The tables the copy has now (after a schema copy: also the new ones), in `analytics`.
+  const names = [...new Set([...x.importNew, ...x.reimport, ...x.newTables])];
+  if (names.length) {
+    const a = dbName(p.app);
+    sql(
+      ANALYTICS_DB,
+      `set lock_timeout = '5s';\n${x.reimport.map((t) => `drop foreign table if exists ${a}.${q(t)};`).join('\n')}\nimport foreign schema public limit to (${names.map(q).join(', ')}) from server ${a} into ${a};`,
+    );
+  }
   return steps;
 }
 
@@ -160,35 +265,64 @@ function dropSlot(p: Publisher): string {
   return `PGPASSWORD="$(cat ${shq(replPasswordPath(p.app))})" ${shCmd([...compose, '-e', 'PGPASSWORD', 'db', 'psql', conn, '-X', '-q', '-c', `select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = '${slotName(p.app)}' and not active`])} >/dev/null`;
 }
 
-/** Every replicated app in one task: the tables each subscriber has are learned together. */
-export function analyticsSubscriberTask(apps: readonly Publisher[], after: string[]): Task<Record<string, SubscriberState>> {
-  const by = new Map(apps.map((p) => [p.app, p]));
-  const down = parseSubscriber('');
-  const of = (m: Record<string, SubscriberState>, app: string) => m[app] ?? down;
-  const waits = (m: Record<string, SubscriberState>) =>
-    apps.filter((p) => {
-      const d = diffSubscriber(p, of(m, p.app));
-      return d.length && d.every((c) => /wait for|cannot be subscribed yet/.test(c.summary));
-    });
+/** One app's subscription; it learns the tables the subscriber has (the apps host publishes those). */
+export function analyticsSubscriberTask(p: Publisher, after: string[]): Task<SubscriberState> {
   return {
-    id: 'analytics-subscriber',
+    id: `analytics:${p.app}:subscription`,
     after,
-    ...perApp(
-      apps.map((p) => p.app),
-      (app) => subscriberProbe(by.get(app)!),
-      parseSubscriber,
-    ),
-    diff: (m) => apps.flatMap((p) => diffSubscriber(p, of(m, p.app))),
-    apply: (m) => apps.flatMap((p) => subscriberSteps(p, of(m, p.app))),
-    wait: (m) => {
-      const w = waits(m);
-      const rest = apps.filter((p) => !w.includes(p) && diffSubscriber(p, of(m, p.app)).length);
-      return w.length && !rest.length ? { on: w[0]!.host, run: `infra apply ${w[0]!.host} --allow-restart` } : undefined;
+    probe: subscriberProbe(p),
+    parse: parseSubscriber,
+    diff: (s) => diffSubscriber(p, s),
+    apply: (s) => subscriberSteps(p, s),
+    wait: (s) => {
+      const d = diffSubscriber(p, s);
+      return d.length && d.every((c) => /cannot be subscribed yet/.test(c.summary))
+        ? {
+            on: p.host,
+            run: `infra apply ${p.host}${s.pub?.walLevel === 'logical' ? '' : ' --allow-restart'}`,
+          }
+        : undefined;
     },
-    learn: (m) => ({
-      analyticsTables: Object.fromEntries(
-        apps.filter((p) => of(m, p.app).sub).map((p) => [p.app, of(m, p.app).tables.map((t) => t.name)]),
-      ),
-    }),
+    learn: (s) =>
+      s.up ? { analyticsTables: { [p.app]: s.sub ? s.tables.map((t) => t.name) : undefined } } : {},
+  } as Task<SubscriberState>;
+}
+
+/**
+ * Subscriptions of apps this mode does not replicate (a mode switch, an app left out): dropped,
+ * which drops their slot on the app (DROP SUBSCRIPTION, 16-18); an app that does not answer keeps
+ * its slot (disabled, slot_name NONE, dropped here) and the apps host's run drops it there. Their
+ * databases go with them; wal_level stays logical on the apps.
+ */
+export function unsubscribeTask(keep: readonly string[], after: string[]): Task<string[]> {
+  const want = new Set(keep.map(subName));
+  const list = `select s.subname || '|' || d.datname from pg_subscription s join pg_database d on d.oid = s.subdbid where s.subname like 'analytics\\_%'`;
+  return {
+    id: 'analytics:unsubscribe',
+    after,
+    probe: `${anPsql('postgres', ['-c', list])} 2>/dev/null || true`,
+    parse: (out) =>
+      out
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => /^analytics_[a-z0-9_]+\|[a-z0-9_]+$/.test(l) && !want.has(l.split('|')[0]!)),
+    diff: (subs) =>
+      subs.map((x) => ({
+        kind: 'analytics-subscription-orphan',
+        summary: `drop the subscription ${x.split('|')[0]} and its database ${x.split('|')[1]} (not replicated in this mode)`,
+      })),
+    apply: (subs) =>
+      subs.flatMap((x) => {
+        const [sub, db] = x.split('|') as [string, string];
+        return [
+          {
+            script: `${anPsql(db, ['-c', `drop subscription ${sub}`])} >/dev/null 2>&1 || { ${anPsql(db, ['-c', `alter subscription ${sub} disable`])} && ${anPsql(db, ['-c', `alter subscription ${sub} set (slot_name = none)`])} && ${anPsql(db, ['-c', `drop subscription ${sub}`])}; }`,
+            timeoutMs: 120_000,
+          },
+          {
+            script: `${anPsql('postgres', ['-c', `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${db}'`])} >/dev/null; ${anPsql('postgres', ['-c', `drop database if exists ${q(db)}`])}`,
+          },
+        ];
+      }),
   };
 }
