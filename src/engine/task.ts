@@ -161,6 +161,8 @@ export interface Facts {
    * apps host publishes a new table only once it is there. An app absent: no subscription yet.
    */
   analyticsTables?: Record<string, string[]>;
+  /** An apps host's apps ready for the analytics host to subscribe to, with their role's verifier. */
+  analyticsSources?: Record<string, string>;
 }
 
 /** Erases the state type so tasks of different resources fit in one list. */

@@ -16,8 +16,12 @@ export function publishersOf(inv: Inventory, settings: AnalyticsSettings, given?
   const facts = factsOf(inv.stateDir, given);
   return settings.apps.flatMap((name) => {
     const app = inv.apps.find((a) => a.name === name);
-    const address = app ? facts.of(app.host)?.tailnetAddress : undefined;
-    if (!app || !address) return [];
+    const known = app ? facts.of(app.host) : undefined;
+    const address = known?.tailnetAddress;
+    // Subscribed once its apps host set up the role with this host's verifier and published.
+    const ready = known?.analyticsSources?.[name];
+    const mine = facts.of(settings.host)?.analyticsVerifiers?.repl?.[name];
+    if (!app || !address || !ready || ready !== mine) return [];
     const port = pgPort(
       name,
       inv.apps.filter((a) => a.host === app.host).map((a) => a.name),

@@ -308,6 +308,18 @@ export function analyticsSourceTask(
           stdin: sourceSql(w, of(m, w.app)),
         })),
     warnings: (m) => o.apps.flatMap((w) => noIdentityWarnings(w, of(m, w.app))),
+    // The apps ready to subscribe to (role with the current verifier, publication): the analytics
+    // host subscribes only to those, so its run before this one neither waits nor fails.
+    learn: (m) => ({
+      analyticsSources: Object.fromEntries(
+        o.apps
+          .filter((w) => {
+            const s = of(m, w.app);
+            return w.mode === 'replication' && s.up && s.replVerifier === w.verifier && s.publication;
+          })
+          .map((w) => [w.app, w.verifier!]),
+      ),
+    }),
     // Only the analytics host's subscription reads the slot: waiting for it, not failed here.
     wait: (m) => {
       const c = diffAll(m);

@@ -117,8 +117,11 @@ export function planSubscriber(p: Publisher, s: SubscriberState) {
         : undefined;
   // analytics' foreign tables follow the subscriber's tables (columns by name and type).
   const foreign = new Map(s.foreign.map((t) => [t.name, t.columns.join(';')]));
+  const widened = new Set(newColumns.map((c) => c.table));
   const reimport = s.tables
-    .filter((t) => foreign.has(t.name) && foreign.get(t.name) !== t.columns.join(';'))
+    .filter(
+      (t) => foreign.has(t.name) && (widened.has(t.name) || foreign.get(t.name) !== t.columns.join(';')),
+    )
     .map((t) => t.name);
   const importNew = s.tables.filter((t) => !foreign.has(t.name)).map((t) => t.name);
   return {
