@@ -143,13 +143,16 @@ export function diffSubscriber(p: Publisher, s: SubscriberState): Change[] {
   const x = planSubscriber(p, s);
   const out: Change[] = [];
   const add = (kind: string, summary: string, actual?: unknown) => out.push({ kind, summary, actual });
-  if (!s.db || (!s.sub && !x.waitApp))
-    add('analytics-app-missing', `subscribe ${p.app} into the analytics database ${dbName(p.app)}`);
+  // Nothing is made here before the app can be subscribed: one finding, waiting for its host.
   if (!s.sub && x.waitApp)
-    add(
-      'analytics-app-missing',
-      `${p.app} cannot be subscribed yet: ${x.waitApp === 'unreachable' ? `${p.host}'s PostgreSQL does not answer infra_analytics over the tailnet` : x.waitApp === 'wal_level' ? `its wal_level is ${s.pub!.walLevel}, not logical (a restart of ${p.app}'s PostgreSQL)` : 'it has no publication yet'}`,
-    );
+    return [
+      {
+        kind: 'analytics-app-missing',
+        summary: `${p.app} cannot be subscribed yet: ${x.waitApp === 'unreachable' ? `${p.host}'s PostgreSQL does not answer infra_analytics over the tailnet` : x.waitApp === 'wal_level' ? `its wal_level is ${s.pub!.walLevel}, not logical (a restart of ${p.app}'s PostgreSQL)` : 'it has no publication yet'}`,
+      },
+    ];
+  if (!s.db || !s.sub)
+    add('analytics-app-missing', `subscribe ${p.app} into the analytics database ${dbName(p.app)}`);
   // Tables copied here but not published yet are the apps host's finding (analytics-publication).
   if (x.newTables.length)
     add(
@@ -250,6 +253,15 @@ export function subscriberSteps(p: Publisher, s: SubscriberState) {
     });
   } else if (x.refresh) sql(db, `alter subscription ${subName(p.app)} refresh publication;`);
   else if (x.down && !s.sub!.enabled) sql(db, `alter subscription ${subName(p.app)} enable;`);
+  // The launcher starts the apply worker within seconds (wal_retrieve_retry_interval, 5 s): wait
+  // for it, so the run's own verification does not call a starting worker down.
+  if (x.create || x.resync || x.down) {
+    const worker = `select count(*) from pg_stat_subscription w join pg_subscription s on s.oid = w.subid where s.subname = '${subName(p.app)}' and w.pid is not null and w.relid is null`;
+    steps.push({
+      script: `for i in $(seq 1 60); do [ "$(${anPsql(db, ['-c', worker])})" = 1 ] && exit 0; sleep 1; done; echo ${shq(`the subscription of ${p.app} has no apply worker after 60 s: see the analytics instance's log (docker compose -p analytics logs db)`)} >&2; exit 1`,
+      timeoutMs: 90_000,
+    });
+  }
   // The tables the copy has now (after a schema copy: also the new ones), in `analytics`.
   const names = [...new Set([...x.importNew, ...x.reimport, ...x.newTables])];
   if (names.length) {
