@@ -24,7 +24,10 @@ export interface SettingsWant {
 export interface SettingsState {
   up: boolean;
   cap: string;
-  /** The running value, and the one the configuration files give (applied at the next start). */
+  /**
+   * The running value, and the one the configuration files give (applied at the next start: until
+   * then pg_file_settings shows it with `setting could not be applied` in `error`).
+   */
   walLevel: string;
   walLevelFile: string;
   /** Tables outside the system schemas: 0 on a server no app has used yet. */
@@ -32,7 +35,7 @@ export interface SettingsState {
 }
 
 const SQL = `select current_setting('max_slot_wal_keep_size'), current_setting('wal_level'),
- coalesce((select setting from pg_file_settings where name = 'wal_level' and error is null order by seqno desc limit 1), current_setting('wal_level')),
+ coalesce((select setting from pg_file_settings where name = 'wal_level' order by seqno desc limit 1), current_setting('wal_level')),
  (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast')`;
 
 const psql = (app: string, extra: string[]) => shCmd(psqlBatchArgv(app, ['-q', ...extra]));
