@@ -1,5 +1,5 @@
 import type { Change, Task } from '../engine/task.js';
-import { shCmd, shq } from '../quote.js';
+import { shCmd } from '../quote.js';
 import { perApp } from './lib/parse.js';
 import { psqlBatchArgv } from './postgres-app.js';
 

@@ -91,7 +91,7 @@ export function parseSubscriber(out: string): SubscriberState {
 }
 
 /** Pure: what this host does for the app, in order, and what it waits for on the apps host. */
-export function planSubscriber(p: Publisher, s: SubscriberState) {
+export function planSubscriber(s: SubscriberState) {
   const mine = new Map(s.tables.map((t) => [t.name, t]));
   const pub = s.pub;
   const readable = pub?.tables ?? [];
@@ -140,7 +140,7 @@ export function planSubscriber(p: Publisher, s: SubscriberState) {
 
 export function diffSubscriber(p: Publisher, s: SubscriberState): Change[] {
   if (!s.up) return [];
-  const x = planSubscriber(p, s);
+  const x = planSubscriber(s);
   const out: Change[] = [];
   const add = (kind: string, summary: string, actual?: unknown) => out.push({ kind, summary, actual });
   // Nothing is made here before the app can be subscribed: one finding, waiting for its host.
@@ -208,7 +208,7 @@ function schemaCopy(p: Publisher, tables: readonly string[]): string {
 const q = (n: string) => `"${n.replaceAll('"', '""')}"`;
 
 export function subscriberSteps(p: Publisher, s: SubscriberState) {
-  const x = planSubscriber(p, s);
+  const x = planSubscriber(s);
   const db = dbName(p.app);
   const steps: { script: string; stdin?: string; timeoutMs?: number }[] = [];
   const sql = (d: string, text: string) => steps.push({ script: anPsql(d, ['-f', '-']), stdin: text });
@@ -301,43 +301,4 @@ export function analyticsSubscriberTask(p: Publisher, after: string[]): Task<Sub
     learn: (s) =>
       s.up ? { analyticsTables: { [p.app]: s.sub ? s.tables.map((t) => t.name) : undefined } } : {},
   } as Task<SubscriberState>;
-}
-
-/**
- * Subscriptions of apps this mode does not replicate (a mode switch, an app left out): dropped,
- * which drops their slot on the app (DROP SUBSCRIPTION, 16-18); an app that does not answer keeps
- * its slot (disabled, slot_name NONE, dropped here) and the apps host's run drops it there. Their
- * databases go with them; wal_level stays logical on the apps.
- */
-export function unsubscribeTask(keep: readonly string[], after: string[]): Task<string[]> {
-  const want = new Set(keep.map(subName));
-  const list = `select s.subname || '|' || d.datname from pg_subscription s join pg_database d on d.oid = s.subdbid where s.subname like 'analytics\\_%'`;
-  return {
-    id: 'analytics:unsubscribe',
-    after,
-    probe: `${anPsql('postgres', ['-c', list])} 2>/dev/null || true`,
-    parse: (out) =>
-      out
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => /^analytics_[a-z0-9_]+\|[a-z0-9_]+$/.test(l) && !want.has(l.split('|')[0]!)),
-    diff: (subs) =>
-      subs.map((x) => ({
-        kind: 'analytics-subscription-orphan',
-        summary: `drop the subscription ${x.split('|')[0]} and its database ${x.split('|')[1]} (not replicated in this mode)`,
-      })),
-    apply: (subs) =>
-      subs.flatMap((x) => {
-        const [sub, db] = x.split('|') as [string, string];
-        return [
-          {
-            script: `${anPsql(db, ['-c', `drop subscription ${sub}`])} >/dev/null 2>&1 || { ${anPsql(db, ['-c', `alter subscription ${sub} disable`])} && ${anPsql(db, ['-c', `alter subscription ${sub} set (slot_name = none)`])} && ${anPsql(db, ['-c', `drop subscription ${sub}`])}; }`,
-            timeoutMs: 120_000,
-          },
-          {
-            script: `${anPsql('postgres', ['-c', `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${db}'`])} >/dev/null; ${anPsql('postgres', ['-c', `drop database if exists ${q(db)}`])}`,
-          },
-        ];
-      }),
-  };
 }

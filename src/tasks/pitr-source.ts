@@ -3,7 +3,7 @@ import { DEFAULT_WAL_CAP, walCapBytes } from '../inventory/schema.js';
 import { shCmd, shq } from '../quote.js';
 import { MARKED, marked } from './app-pg-hba.js';
 import { PITR_ROLE, PITR_SLOT } from './pitr.js';
-import { appDir, psqlBatchArgv } from './postgres-app.js';
+import { psqlBatchArgv } from './postgres-app.js';
 
 /**
  * Point-in-time recovery, the apps host's side: in each app's PostgreSQL, the replication role
