@@ -105,8 +105,9 @@ export function planSubscriber(s: SubscriberState) {
   const unpublished = readable.filter((t) => !t.published && mine.has(t.name)).map((t) => t.name);
   const refresh =
     !!s.sub && readable.some((t) => t.published && mine.has(t.name) && !mine.get(t.name)!.subscribed);
-  const resync =
-    !!s.sub && !!pub && (pub.slot === 'lost' || pub.slot === 'unreserved' || pub.slot === 'none');
+  // Only a slot PostgreSQL gave up (`lost`) or that is gone: an `unreserved` one may still catch up
+  // before the next checkpoint (the apps host reports it, analytics-slot-over-cap).
+  const resync = !!s.sub && !!pub && (pub.slot === 'lost' || pub.slot === 'none');
   const down = !!s.sub && !resync && (!s.sub.enabled || !s.sub.worker);
   const waitApp = !pub
     ? 'unreachable'
