@@ -12,13 +12,15 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 const rank = (file: string) =>
   /teardown/.test(file)
     ? 4
-    : file.includes('/test/e2e/')
-      ? 3
-      : file.includes('/test/lab/')
-        ? 2
-        : file.includes('/test/package/')
-          ? 1.5
-          : 1;
+    : file.includes('/test/e2e/analytics-')
+      ? 3.5 // the analytics layer needs both hosts bootstrapped and the off-host copies
+      : file.includes('/test/e2e/')
+        ? 3
+        : file.includes('/test/lab/')
+          ? 2
+          : file.includes('/test/package/')
+            ? 1.5
+            : 1;
 
 class OrderedSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {

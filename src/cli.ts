@@ -259,6 +259,46 @@ db.command('psql')
     run(async () => (await import('./commands/db.js')).dbPsql(globals(), name, o)),
   );
 
+const analytics = program
+  .command('analytics')
+  .description("the analytics layer: cross-app SQL over the apps' data (inventory key analytics)");
+analytics
+  .command('sync')
+  .description('nightly mode: back up and copy the app(s) now, then restore and swap them into the layer')
+  .argument('[app]', 'one included app (default: every included app)')
+  .addHelpText('after', '\nExamples:\n  infra analytics sync\n  infra analytics sync beanstock')
+  .action((app: string | undefined) =>
+    run(async () => (await import('./commands/analytics.js')).analyticsSync(globals(), app)),
+  );
+analytics
+  .command('status')
+  .description("per app: the copy the layer serves, its age, the last sync's failure")
+  .option('--json', 'machine-readable output')
+  .action((o: { json?: boolean }) =>
+    run(async () => (await import('./commands/analytics.js')).analyticsStatus(globals(), o)),
+  );
+analytics
+  .command('psql')
+  .description(
+    'psql in the analytics database as the read-only role analytics_ro (needs a terminal), or one statement with -c',
+  )
+  .option('-c, --command <sql>', 'run one statement and print its result (no terminal needed)')
+  .addHelpText(
+    'after',
+    "\nExamples:\n  infra analytics psql\n  infra analytics psql -c 'SELECT count(*) FROM beanstock.beans'",
+  )
+  .action((o: { command?: string }) =>
+    run(async () => (await import('./commands/analytics.js')).analyticsPsql(globals(), o)),
+  );
+analytics
+  .command('drop')
+  .description('remove the data of an app no longer in analytics.apps (an orphan) from the layer')
+  .argument('<app>', 'the orphan app')
+  .option('--yes', 'confirm without a terminal prompt')
+  .action((app: string, o: { yes?: boolean }) =>
+    run(async () => (await import('./commands/analytics.js')).analyticsDrop(globals(), app, o)),
+  );
+
 program
   .command('upgrade-pg')
   .description('move an app to a newer PostgreSQL major: dump, new volume, restore, compare row counts')

@@ -2,7 +2,16 @@ import type { HostFacts } from '../engine/facts.js';
 import type { AnyTask, Change, Task } from '../engine/task.js';
 import type { AnalyticsSettings, Host, Inventory } from '../inventory/types.js';
 import { analyticsInstanceTask } from '../tasks/analytics-instance.js';
-import { nightlyTasks } from '../tasks/analytics-nightly.js';
+import {
+  analyticsSyncTask,
+  SYNC_CONF,
+  SYNC_SCRIPT,
+  SYNC_SCRIPT_PATH,
+  SYNC_UNIT,
+  syncConf,
+  syncServiceUnit,
+  syncTimerUnit,
+} from '../tasks/analytics-nightly.js';
 import {
   ANALYTICS,
   ANALYTICS_DIR,
@@ -12,9 +21,11 @@ import {
 } from '../tasks/analytics-stack.js';
 import { type InstanceState, instanceProbe, parseInstance } from '../tasks/analytics-state.js';
 import { composeStackTask } from '../tasks/compose-stack.js';
+import { fileTask } from '../tasks/file.js';
 import { hostSecretsTask } from '../tasks/host-secrets.js';
 import { probeFields } from '../tasks/lib/probe.js';
 import { replicationModeTasks } from './analytics-replication.js';
+import { unitTasks } from './backups.js';
 
 /**
  * The analytics layer on its host (docs/analytics.md): the instance every mode shares (secrets,
@@ -69,7 +80,7 @@ function orphansTask(apps: readonly string[], host: string, after: string[]): Ta
   };
 }
 
-function baseTasks(inv: Inventory, settings: AnalyticsSettings, pre: string[]): AnalyticsBase {
+function baseTasks(settings: AnalyticsSettings, pre: string[]): AnalyticsBase {
   const stack = analyticsStack(settings.postgres);
   const secrets = hostSecretsTask(
     { stack: ANALYTICS, dir: ANALYTICS_DIR, files: analyticsSecrets(settings.postgres) },
@@ -78,7 +89,6 @@ function baseTasks(inv: Inventory, settings: AnalyticsSettings, pre: string[]): 
   const compose = composeStackTask(stack, [...pre, secrets.id]);
   const instance = analyticsInstanceTask(settings.apps, [compose.id]);
   const orphans = orphansTask(settings.apps, settings.host, [instance.id]);
-  void inv;
   return { settings, tasks: [secrets, compose, instance, orphans], stack: compose, instance };
 }
 
@@ -89,22 +99,51 @@ function baseTasks(inv: Inventory, settings: AnalyticsSettings, pre: string[]): 
 export function analyticsTasks(inv: Inventory, host: Host, pre: string[], facts?: HostFacts): AnyTask[] {
   const settings = inv.analytics;
   if (!settings || settings.host !== host.name) return [];
-  const base = baseTasks(inv, settings, pre);
+  const base = baseTasks(settings, pre);
   return [...base.tasks, ...modeTasks(inv, base, facts)];
 }
 
-/** The mode's own part, after the instance. */
+/** The mode's own part, after the instance; every mode drops the subscriptions it does not use. */
 function modeTasks(inv: Inventory, base: AnalyticsBase, facts?: HostFacts): AnyTask[] {
   switch (base.settings.mode) {
     case 'nightly':
       return [
-        ...nightlyTasks(inv, base.settings, [base.instance.id]),
+        ...nightlyTasks(base.settings, [base.instance.id]),
         ...replicationModeTasks(inv, base.settings, [base.instance.id], facts),
       ];
     case 'replication': // subscriptions here; publications on the apps hosts (roles/app-pg.ts)
     case 'direct': // read-only roles on the apps' PostgreSQL (roles/app-pg.ts); Metabase's data sources
       return replicationModeTasks(inv, base.settings, [base.instance.id], facts);
   }
+}
+
+/**
+ * `nightly`: the sync script, its list and timer (at analytics.sync_time), and per app its copy
+ * in the layer, which apply restores when missing, failed or stale (so one apply of a fresh layer
+ * serves data as soon as the control host holds a copy).
+ */
+function nightlyTasks(s: AnalyticsSettings, after: string[]): AnyTask[] {
+  const files = [
+    fileTask({ path: SYNC_SCRIPT_PATH, content: SYNC_SCRIPT, mode: '755' }, []),
+    fileTask({ path: SYNC_CONF, content: syncConf(s.apps), mode: '644' }, []),
+  ];
+  const units = unitTasks(SYNC_UNIT, syncServiceUnit, syncTimerUnit(s.syncTime), []);
+  const ids = [...after, ...files.map((f) => f.id)];
+  // The engine applies a host's tasks one after another: a sync holds two copies of one app at most.
+  return [...files, ...units, ...s.apps.map((app) => analyticsSyncTask(app, ids))];
+}
+
+/**
+ * Pure: on the control host, an app's sync waits for its copies task when the plan has it, so
+ * one apply pulls a new dump first and restores it next.
+ */
+export function syncAfterCopies(tasks: AnyTask[]): AnyTask[] {
+  const ids = new Set(tasks.map((t) => t.id));
+  return tasks.map((t) => {
+    const app = t.id.startsWith('analytics-sync:') ? t.id.slice('analytics-sync:'.length) : undefined;
+    const copies = `backup-copies:${app}`;
+    return app && ids.has(copies) ? { ...t, after: [...(t.after ?? []), copies] } : t;
+  });
 }
 
 /** The analytics stack's secret files, for `infra secrets show HOST analytics`. */

@@ -98,7 +98,7 @@ function waitingTask(id: string, why: string, on: string): Task<null> {
 }
 
 /** A oneshot service, its timer, and the timer enabled and running. */
-function unitTasks(unit: string, service: string, timer: string, pre: string[]): AnyTask[] {
+export function unitTasks(unit: string, service: string, timer: string, pre: string[]): AnyTask[] {
   const reload = 'systemctl daemon-reload';
   const files = [service, timer].map((content, i) =>
     fileTask(

@@ -2,6 +2,7 @@ import { factsOf, type HostFacts } from '../engine/facts.js';
 import type { AnyTask } from '../engine/task.js';
 import { InfraError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
+import { syncAfterCopies } from './analytics.js';
 import { appPgTasks, type PlanOptions } from './app-pg.js';
 import { appsRole } from './apps.js';
 import { backupRoleTasks } from './backups.js';
@@ -31,13 +32,15 @@ export function planHost(
   const f: Foundation = { basePackages, ...bootstrap.foundation };
   const apps = appsRole(inv, hostName, f, facts);
   const pg = appPgTasks(inv, host, apps.stacks, facts, o);
-  return gateTunnelRoutes([
-    ...baseTasks(host, basePackages),
-    ...bootstrap.tasks,
-    ...apps.tasks,
-    ...stackRoleTasks(inv, hostName, f, facts),
-    ...backupRoleTasks(inv, hostName, f, facts),
-    ...pg.tasks,
-    ...pitrRoleTasks(inv, hostName, f, { appStacks: apps.stacks, facts, appPg: pg.ids }),
-  ]);
+  return syncAfterCopies(
+    gateTunnelRoutes([
+      ...baseTasks(host, basePackages),
+      ...bootstrap.tasks,
+      ...apps.tasks,
+      ...stackRoleTasks(inv, hostName, f, facts),
+      ...backupRoleTasks(inv, hostName, f, facts),
+      ...pg.tasks,
+      ...pitrRoleTasks(inv, hostName, f, { appStacks: apps.stacks, facts, appPg: pg.ids }),
+    ]),
+  );
 }

@@ -49,6 +49,9 @@ export interface SubscriberState {
   tables: { name: string; subscribed: boolean; columns: string[] }[];
   /** The foreign tables of schema APP in `analytics`, with their columns. */
   foreign: { name: string; columns: string[] }[];
+  /** Where the foreign server points (`-`: no server yet), and nightly copies left (APP_<stamp>). */
+  server: string;
+  copies: string[];
 }
 
 const cols = (v: string | undefined) => (v ? v.split(';') : []);
@@ -61,18 +64,30 @@ export function subscriberProbe(p: Publisher): string {
 select 'ptable', c.relname, exists (select 1 from pg_publication_tables t where t.pubname = '${PUBLICATION}' and t.schemaname = 'public' and t.tablename = c.relname), ${COLS} ${TABLES} and has_table_privilege(c.oid, 'select') order by 1;`;
   const sub = `select 'sub', s.subenabled, exists (select 1 from pg_stat_subscription w where w.subid = s.oid and w.pid is not null and w.relid is null), coalesce((select apply_error_count from pg_stat_subscription_stats t where t.subid = s.oid), 0), (select count(*) from pg_subscription_rel r where r.srsubid = s.oid and r.srsubstate <> 'r') from pg_subscription s where s.subname = '${subName(p.app)}';
 select 'stable', c.relname, exists (select 1 from pg_subscription_rel r join pg_subscription s on s.oid = r.srsubid where r.srrelid = c.oid and s.subname = '${subName(p.app)}'), ${COLS} ${TABLES} order by 1;`;
-  const fdw = `select 'ftable', c.relname, ${COLS} from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = '${dbName(p.app)}' and c.relkind = 'f' order by 1;`;
+  const a = dbName(p.app);
+  const fdw = `select 'ftable', c.relname, ${COLS} from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = '${a}' and c.relkind = 'f' order by 1;
+select 'srv', coalesce((select substr(o, 8) from pg_foreign_server f, unnest(f.srvoptions) o where f.srvname = '${a}' and o like 'dbname=%'), '-');
+select 'copy', datname from pg_database where datname ~ '^${a}_[0-9]{8}t[0-9]{6}z$' order by 1;`;
   const conn = `host=${p.address} port=${p.port} dbname=${p.app} user=${REPL_ROLE} connect_timeout=5`;
   return [
     `${anPsql('postgres', ['-c', 'select 1'])} >/dev/null 2>&1 && echo 'up|t'`,
     `PGPASSWORD="$(cat ${shq(replPasswordPath(p.app))} 2>/dev/null)" ${shCmd([...compose, '-e', 'PGPASSWORD', 'db', 'psql', conn, '-X', '-A', '-t', '-q', '-F', '|', '-v', 'ON_ERROR_STOP=1', '-f', '-'])} <<'INFRA_SQL' 2>/dev/null || true\n${pub}\nINFRA_SQL`,
     `${anPsql(dbName(p.app), ['-F', '|', '-f', '-'])} <<'INFRA_SQL' 2>/dev/null && echo 'db|t' || true\n${sub}\nINFRA_SQL`,
-    `${anPsql(ANALYTICS_DB, ['-F', '|', '-c', fdw])} 2>/dev/null || true`,
+    `${anPsql(ANALYTICS_DB, ['-F', '|', '-f', '-'])} <<'INFRA_SQL' 2>/dev/null || true\n${fdw}\nINFRA_SQL`,
   ].join('\n');
 }
 
 export function parseSubscriber(out: string): SubscriberState {
-  const s: SubscriberState = { up: false, pub: null, db: false, sub: null, tables: [], foreign: [] };
+  const s: SubscriberState = {
+    up: false,
+    pub: null,
+    db: false,
+    sub: null,
+    tables: [],
+    foreign: [],
+    server: '-',
+    copies: [],
+  };
   for (const line of out.split('\n')) {
     const f = line.trim().split('|');
     if (f[0] === 'up') s.up = true;
@@ -86,6 +101,8 @@ export function parseSubscriber(out: string): SubscriberState {
     else if (f[0] === 'stable' && f.length === 4)
       s.tables.push({ name: f[1]!, subscribed: f[2] === 't', columns: cols(f[3]) });
     else if (f[0] === 'ftable' && f.length === 3) s.foreign.push({ name: f[1]!, columns: cols(f[2]) });
+    else if (f[0] === 'srv' && f.length === 2) s.server = f[1]!;
+    else if (f[0] === 'copy' && f.length === 2) s.copies.push(f[1]!);
   }
   return s;
 }
@@ -139,6 +156,8 @@ export function planSubscriber(s: SubscriberState) {
   };
 }
 
+const repoint = (p: Publisher, s: SubscriberState) => s.server !== '-' && s.server !== dbName(p.app);
+
 export function diffSubscriber(p: Publisher, s: SubscriberState): Change[] {
   if (!s.up) return [];
   const x = planSubscriber(s);
@@ -178,6 +197,16 @@ export function diffSubscriber(p: Publisher, s: SubscriberState): Change[] {
       `${p.app}'s slot ${slotName(p.app)} is ${s.pub!.slot === 'none' ? 'gone' : `invalidated (wal_status ${s.pub!.slot})`}: resynchronise ${p.app} (full copy)`,
       s.pub!.slot,
     );
+  // From nightly: the copy keeps serving until the subscription has every row, then the server
+  // points at the subscriber for good and the nightly copies go (docs/analytics.md "Switching modes").
+  if (repoint(p, s))
+    add(
+      'analytics-app-missing',
+      `point ${p.app}'s foreign server at the subscriber ${dbName(p.app)} (was ${s.server})`,
+      s.server,
+    );
+  if (s.copies.length)
+    add('analytics-old-copy', `drop ${p.app}'s nightly copies ${s.copies.join(', ')}`, s.copies);
   if (s.db && (x.importNew.length || x.reimport.length))
     add(
       'analytics-schema-differs',
@@ -256,13 +285,20 @@ export function subscriberSteps(p: Publisher, s: SubscriberState) {
   else if (x.down && !s.sub!.enabled) sql(db, `alter subscription ${subName(p.app)} enable;`);
   // The launcher starts the apply worker within seconds (wal_retrieve_retry_interval, 5 s): wait
   // for it, so the run's own verification does not call a starting worker down.
-  if (x.create || x.resync || x.down) {
-    const worker = `select count(*) from pg_stat_subscription w join pg_subscription s on s.oid = w.subid where s.subname = '${subName(p.app)}' and w.pid is not null and w.relid is null`;
+  if (x.create || x.resync || x.down || repoint(p, s)) {
+    // Moving the server waits for every table's initial copy too (srsubstate r), so the copy it
+    // leaves serves until the subscriber holds every row.
+    const ready = `select (select count(*) from pg_stat_subscription w join pg_subscription s on s.oid = w.subid where s.subname = '${subName(p.app)}' and w.pid is not null and w.relid is null)${repoint(p, s) ? ` + (select count(*) from pg_subscription_rel r join pg_subscription s on s.oid = r.srsubid where s.subname = '${subName(p.app)}' and r.srsubstate <> 'r')` : ''}`;
     steps.push({
-      script: `for i in $(seq 1 60); do [ "$(${anPsql(db, ['-c', worker])})" = 1 ] && exit 0; sleep 1; done; echo ${shq(`the subscription of ${p.app} has no apply worker after 60 s: see the analytics instance's log (docker compose -p analytics logs db)`)} >&2; exit 1`,
-      timeoutMs: 90_000,
+      script: `for i in $(seq 1 300); do [ "$(${anPsql(db, ['-c', ready])})" = 1 ] && exit 0; sleep 1; done; echo ${shq(`the subscription of ${p.app} has no apply worker or has not copied every table after 300 s: see the analytics instance's log (docker compose -p analytics logs db)`)} >&2; exit 1`,
+      timeoutMs: 330_000,
     });
   }
+  if (repoint(p, s)) sql(ANALYTICS_DB, `alter server ${db} options (set dbname '${db}');`);
+  for (const c of s.copies)
+    steps.push({
+      script: `${anPsql('postgres', ['-c', `select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = '${c}'`])} >/dev/null; ${anPsql('postgres', ['-c', `drop database if exists ${q(c)}`])}`,
+    });
   // The tables the copy has now (after a schema copy: also the new ones), in `analytics`.
   const names = [...new Set([...x.importNew, ...x.reimport, ...x.newTables])];
   if (names.length) {

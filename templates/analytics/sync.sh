@@ -44,7 +44,8 @@ fail() {
   exit 1
 }
 trap 'rm -rf "$work"' EXIT
-last() { tail -n 1 "$work/err" | tr -d '\r'; }
+# The error's own line (psql's DETAIL/HINT lines follow it), else the last line.
+last() { grep -m 1 -E '(ERROR|FATAL|error):' "$work/err" || tail -n 1 "$work/err"; }
 record() {
   sum=$(awk -v n="$name" '$2 == n || $2 == "*" n {print $1}' "$dir/$name.sha256")
   printf '%s %s %s\n' "$stamp" "${sum:--}" "$(date +%s)" > "$STATE/.$app.synced.tmp"
@@ -91,7 +92,7 @@ WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') 
 ORDER BY n.nspname, c.relname
 \gexec
 SQL
-  bad=$(awk -F '\t' 'NR == FNR { if ($1 == "table") r[$2] = $3; next } $1 == "table" && r[$2] != $3 { printf "%s %s/%s ", $2, ($2 in r ? r[$2] : "missing"), $3 }' "$work/found" "$dir/$name.manifest")
+  bad=$(awk -F '\t' 'FILENAME == ARGV[1] { if ($1 == "table") r[$2] = $3; next } $1 == "table" && r[$2] != $3 { printf "%s %s/%s ", $2, ($2 in r ? r[$2] : "missing"), $3 }' "$work/found" "$dir/$name.manifest")
   [ -z "$bad" ] || fail "the restored $name does not match its manifest (table found/expected: $bad): not swapped in"
 fi
 # 4. Swap in one transaction: the server's dbname; new tables imported, changed or dropped ones
@@ -101,8 +102,8 @@ q "$new" -c "$(printf "$sig" public)" > "$work/new" 2>"$work/err" || fail "canno
 q analytics -c "$(printf "$sig" "$id")" > "$work/cur" 2>"$work/err" || fail "cannot read the foreign tables of $id: $(last)"
 ident() { printf '"%s"' "$(printf %s "$1" | sed 's/"/""/g')"; }
 import=; drop=
-for t in $(awk -F '|' 'NR == FNR { c[$1] = $2; next } !($1 in c) || c[$1] != $2 { print $1 }' "$work/cur" "$work/new"); do import="$import${import:+, }$(ident "$t")"; done
-for t in $(awk -F '|' 'NR == FNR { n[$1] = $2; next } ($1 in n) && n[$1] != $2 || !($1 in n) { print $1 }' "$work/new" "$work/cur"); do drop="$drop $(ident "$id").$(ident "$t")"; done
+for t in $(awk -F '|' 'FILENAME == ARGV[1] { c[$1] = $2; next } !($1 in c) || c[$1] != $2 { print $1 }' "$work/cur" "$work/new"); do import="$import${import:+, }$(ident "$t")"; done
+for t in $(awk -F '|' 'FILENAME == ARGV[1] { n[$1] = $2; next } ($1 in n) && n[$1] != $2 || !($1 in n) { print $1 }' "$work/new" "$work/cur"); do drop="$drop $(ident "$id").$(ident "$t")"; done
 { echo "begin;"
   echo "set local lock_timeout = '5s';"
   for t in $drop; do echo "drop foreign table $t;"; done

@@ -19,6 +19,7 @@ const inventoryWith = (analytics: Record<string, unknown>) => {
   doc.set('analytics', doc.createNode(analytics));
   return doc.toString();
 };
+const NIGHTLY = inventoryWith({ mode: 'nightly', apps: [...APPS] });
 const REPLICATION = inventoryWith({ mode: 'replication', apps: [...APPS], lag_threshold: '30s' });
 const DIRECT = inventoryWith({ mode: 'direct', apps: [...APPS] });
 
@@ -74,15 +75,22 @@ const forget = () => {
   }
   writeFileSync(file, `${JSON.stringify(learned, null, 2)}\n`);
 };
+/** The analytics layer off toucan, nightly's sync too (as analytics-nightly.test.ts clears it). */
 const dropAnalyticsStack = () =>
   onHost(
     'toucan',
-    'cd /srv/infra/stacks/analytics 2>/dev/null && docker compose -p analytics down -v >/dev/null 2>&1; docker volume ls -q --filter label=io.infra.analytics | xargs -r docker volume rm >/dev/null; rm -rf /srv/infra/stacks/analytics; true',
+    [
+      'systemctl disable --now infra-analytics-sync.timer >/dev/null 2>&1',
+      'docker ps -aq --filter label=com.docker.compose.project=analytics | xargs -r docker rm -f >/dev/null',
+      'docker volume ls -q --filter label=io.infra.analytics=true | xargs -r docker volume rm >/dev/null',
+      'rm -rf /srv/infra/stacks/analytics /etc/infra/analytics /var/lib/infra-analytics /run/infra-analytics /usr/local/sbin/infra-analytics-sync /etc/systemd/system/infra-analytics-sync.*',
+      'systemctl daemon-reload; true',
+    ].join('; '),
   );
 
 describe('analytics: replication, then direct', () => {
   beforeAll(async () => {
-    resetInventory(REPLICATION);
+    resetInventory(NIGHTLY);
     await ok('lab', 'up');
     await dropAnalyticsStack();
     forget();
@@ -123,7 +131,23 @@ describe('analytics: replication, then direct', () => {
     );
   });
 
-  it('replication: the restart waits for consent; the join works, writes are refused, a row arrives within seconds', async () => {
+  it('nightly, then replication: the restart waits for consent; the join works, writes are refused, a row arrives within seconds', async () => {
+    // nightly first: each app's dump, pulled to toucan, restored into the analytics instance.
+    await timed('nightly: backups and apply toucan', async () => {
+      for (const app of APPS) await ok('backup', app);
+      await ok('apply', 'toucan');
+    });
+    expect(
+      (
+        await asRo('select count(*) from xhosa.an_orders o join beanstock.an_orders b using (id)')
+      ).stdout.trim(),
+    ).toBe('3');
+    const copy = await anSql(
+      'analytics',
+      "select substr(o, 8) from pg_foreign_server f, unnest(f.srvoptions) o where f.srvname = 'xhosa' and o like 'dbname=%'",
+    );
+    expect(copy).toMatch(/^xhosa_\d{8}t\d{6}z$/);
+    resetInventory(REPLICATION);
     await timed('apply toucan', () => ok('apply', 'toucan'));
     const held = await timed('apply hornbill (no consent)', () => lab('apply', 'hornbill'));
     expect(held.code, held.all.slice(-3000)).toBe(2);
@@ -133,6 +157,16 @@ describe('analytics: replication, then direct', () => {
     expect(held.all).toMatch(/restart xhosa's PostgreSQL \(wal_level replica → logical/);
     expect(await appSql('xhosa', 'show wal_level')).toBe('replica');
     await timed('apply hornbill --allow-restart', () => ok('apply', 'hornbill', '--allow-restart'));
+    // The nightly copy served until the subscription had every row; now the server points at it.
+    expect(
+      await anSql(
+        'analytics',
+        "select string_agg(substr(o, 8), ',') from pg_foreign_server f, unnest(f.srvoptions) o where f.srvname = 'xhosa' and o like 'dbname=%'",
+      ),
+    ).toBe('xhosa');
+    expect(
+      await anSql('postgres', "select count(*) from pg_database where datname ~ '_[0-9]{8}t[0-9]{6}z$'"),
+    ).toBe('0');
     for (const app of APPS) expect(await appSql(app, 'show wal_level')).toBe('logical');
     await until(
       'both subscriptions synced',

@@ -68,6 +68,16 @@ describe('the subscriber of one app on the analytics host', () => {
     expect(s).toContain('alter table public."orders" add column "qty" integer;');
     expect(s).toContain('drop foreign table if exists my_app."orders";');
   });
+  it('from nightly: the server moves to the subscriber once every table is copied, the copies go', () => {
+    const from = [...base, 'srv|my_app_20261205t023000z', 'copy|my_app_20261205t023000z'];
+    expect(kinds(...from)).toEqual(['analytics-app-missing', 'analytics-old-copy']);
+    const s = scripts(...from);
+    expect(s.indexOf("srsubstate <> 'r'")).toBeLessThan(
+      s.indexOf("alter server my_app options (set dbname 'my_app');"),
+    );
+    expect(s).toContain('drop database if exists "my_app_20261205t023000z"');
+    expect(kinds(...base, 'srv|my_app')).toEqual([]);
+  });
   it('a lost slot: resynchronised (drop, truncate, subscribe again); a stopped worker reported', () => {
     const lost = base.map((l) => (l.startsWith('pub|') ? 'pub|logical|t|lost' : l));
     expect(kinds(...lost)).toEqual(['analytics-slot-over-cap']);
