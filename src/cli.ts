@@ -66,9 +66,13 @@ program
     '60',
   )
   .option('--parallel <n>', 'SSH handshakes at once (default 32; every host is probed at once after)')
+  .option(
+    '--allow-restart',
+    "restart an app's PostgreSQL where a setting needs it (wal_level for analytics replication)",
+  )
   .addHelpText(
     'after',
-    '\nExamples:\n  infra apply\n  infra apply hornbill --dry-run\n  infra --lab apply --json',
+    '\nExamples:\n  infra apply\n  infra apply hornbill --dry-run\n  infra apply hornbill --allow-restart\n  infra --lab apply --json',
   )
   .action((hosts: string[], o: ConvergeOptions & { dryRun?: boolean }) =>
     run(async () =>

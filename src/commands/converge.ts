@@ -22,6 +22,8 @@ export interface ConvergeOptions {
   guardTimeout?: string;
   /** SSH handshakes at once (--parallel); default PARALLEL_HANDSHAKES. */
   parallel?: string;
+  /** The operator's consent to restart an app's PostgreSQL (wal_level: roles/app-pg.ts). */
+  allowRestart?: boolean;
 }
 
 /** `--parallel N`: a positive whole number, or one clear line. */
@@ -132,7 +134,9 @@ export async function converge(
       parallel,
     });
   const results = await fleet(hosts, async (i, h, f) =>
-    (scope.plan ?? (await import('../roles/index.js')).planHost)(i, h, f),
+    scope.plan
+      ? scope.plan(i, h, f)
+      : (await import('../roles/index.js')).planHost(i, h, f, { allowRestart: !!o.allowRestart }),
   );
   // An apps host's run ends on the control host: its registration in Dokploy (docs/stacks.md) and
   // its apps in the nightly pull (docs/apps.md), so `check` after it finds both hosts in sync.

@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../inventory/edit.js';
 import { defaultInventoryPath } from '../inventory/load.js';
 import { shCmd, shq } from '../quote.js';
 import { Output } from '../report/output.js';
+import { appPgTasks } from '../roles/app-pg.js';
 import { singleAppPlan } from '../roles/apps.js';
 import { pitrRoleTasks } from '../roles/pitr.js';
 import { copiesDir } from '../tasks/backup-pull.js';
@@ -126,9 +127,12 @@ export async function restoreAt(
   const plan = (h: string) => ({
     plan: (i: Parameters<typeof singleAppPlan>[0], _h: string, facts: HostFacts) => {
       const own = h === target ? singleAppPlan(i, name) : undefined;
+      const host = i.hosts.find((x) => x.name === h)!;
+      const pg = own ? appPgTasks(i, host, [own.stack], facts, { only: name }) : { tasks: [], ids: [] };
       return [
         ...(own?.tasks ?? []),
-        ...pitrRoleTasks(i, h, {}, { appStacks: own ? [own.stack] : [], only: name, facts }),
+        ...pg.tasks,
+        ...pitrRoleTasks(i, h, {}, { appStacks: own ? [own.stack] : [], only: name, facts, appPg: pg.ids }),
       ];
     },
     requireSecrets: false,

@@ -26,7 +26,13 @@ export class HostFacts {
 
   /** In memory: what a task of `host` learned, over what was known. */
   learn(host: string, facts: Facts): void {
-    this.all[host] = { ...this.all[host], ...facts };
+    const before = this.all[host];
+    this.all[host] = { ...before, ...facts };
+    // Per app, one task each (tasks/analytics-subscriber.ts): merged, an app `undefined` removed.
+    if (facts.analyticsTables)
+      this.all[host]!.analyticsTables = JSON.parse(
+        JSON.stringify({ ...before?.analyticsTables, ...facts.analyticsTables }),
+      ) as Record<string, string[]>;
   }
 
   /** To `.infra/hosts.json`: this host's facts, merged into the file as it is now (other hosts kept). */

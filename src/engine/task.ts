@@ -154,6 +154,15 @@ export interface Facts {
    * has (tasks/pitr-source.ts); a list in state written before verifiers were learned.
    */
   pitrSources?: Record<string, string> | string[];
+  /** The analytics host's SCRAM verifiers of the roles it logs in as on the apps (tasks/analytics-secrets.ts). */
+  analyticsVerifiers?: { repl?: Record<string, string>; ro?: string };
+  /**
+   * Per app, the tables the analytics host's subscriber has (tasks/analytics-subscriber.ts): the
+   * apps host publishes a new table only once it is there. An app absent: no subscription yet.
+   */
+  analyticsTables?: Record<string, string[]>;
+  /** An apps host's apps ready for the analytics host to subscribe to, with their role's verifier. */
+  analyticsSources?: Record<string, string>;
 }
 
 /** Erases the state type so tasks of different resources fit in one list. */

@@ -26,6 +26,7 @@ import { hostSecretsTask } from '../tasks/host-secrets.js';
 import { probeFields } from '../tasks/lib/probe.js';
 import { metabaseSecrets } from '../tasks/metabase.js';
 import { metabaseTasks, withMetabase } from './analytics-metabase.js';
+import { replicationModeTasks } from './analytics-replication.js';
 import { unitTasks } from './backups.js';
 
 /**
@@ -113,14 +114,17 @@ export function analyticsTasks(inv: Inventory, host: Host, pre: string[], facts?
   ];
 }
 
-/** The mode's own part, after the instance (`_inv`, `_facts`: for the modes still to build). */
-function modeTasks(_inv: Inventory, base: AnalyticsBase, _facts?: HostFacts): AnyTask[] {
+/** The mode's own part, after the instance; every mode drops the subscriptions it does not use. */
+function modeTasks(inv: Inventory, base: AnalyticsBase, facts?: HostFacts): AnyTask[] {
   switch (base.settings.mode) {
     case 'nightly':
-      return nightlyTasks(base.settings, [base.instance.id]);
-    case 'replication': // an-repl: subscriptions here, publications on the apps hosts
-    case 'direct': // an-repl: read-only roles on the apps' PostgreSQL; Metabase's data sources
-      return [];
+      return [
+        ...nightlyTasks(base.settings, [base.instance.id]),
+        ...replicationModeTasks(inv, base.settings, [base.instance.id], facts),
+      ];
+    case 'replication': // subscriptions here; publications on the apps hosts (roles/app-pg.ts)
+    case 'direct': // read-only roles on the apps' PostgreSQL (roles/app-pg.ts); Metabase's data sources
+      return replicationModeTasks(inv, base.settings, [base.instance.id], facts);
   }
 }
 

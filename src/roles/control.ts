@@ -22,6 +22,7 @@ import { packagesTask } from '../tasks/packages.js';
 import { type HealthCheck, stackHealthTask } from '../tasks/stack-health.js';
 import { stackDir } from '../tasks/stacks.js';
 import { analyticsSecretFiles, analyticsTasks } from './analytics.js';
+import { replicationModeTasks } from './analytics-replication.js';
 import { controlBackupTasks } from './backups.js';
 import { type Foundation, idsOf } from './foundation.js';
 import { pitrRoleTasks } from './pitr.js';
@@ -192,6 +193,10 @@ export function followUpTasks(inv: Inventory, given?: HostFacts): AnyTask[] {
     ...(learned.dokployPublicKey ? dokployRemoteTasks(inv, [], facts) : []),
     ...(learned.backupPullKey ? controlBackupTasks(inv, control, {}, facts) : []),
     ...pitrRoleTasks(inv, control.name, {}, { facts }),
+    // The subscriptions of the apps that host just published (roles/analytics-replication.ts).
+    ...(inv.analytics?.host === control.name && inv.analytics.mode === 'replication'
+      ? replicationModeTasks(inv, inv.analytics, [], facts)
+      : []),
   ];
 }
 

@@ -3,6 +3,7 @@ import type { AnyTask } from '../engine/task.js';
 import { InfraError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import { syncAfterCopies } from './analytics.js';
+import { appPgTasks, type PlanOptions } from './app-pg.js';
 import { appsRole } from './apps.js';
 import { backupRoleTasks } from './backups.js';
 import { basePackagesTask, baseTasks } from './base.js';
@@ -16,7 +17,12 @@ import { pitrRoleTasks } from './pitr.js';
  * `facts`: what infra learned (tailnet addresses, keys), as the command loaded and updated it;
  * without it (a test, a one-off), read from `.infra/hosts.json`.
  */
-export function planHost(inv: Inventory, hostName: string, given?: HostFacts): AnyTask[] {
+export function planHost(
+  inv: Inventory,
+  hostName: string,
+  given?: HostFacts,
+  o: PlanOptions = {},
+): AnyTask[] {
   const facts = factsOf(inv.stateDir, given);
   const host = inv.hosts.find((h) => h.name === hostName);
   if (!host) throw new InfraError(`no host named ${hostName} in ${inv.file}`);
@@ -25,6 +31,7 @@ export function planHost(inv: Inventory, hostName: string, given?: HostFacts): A
   // What the other roles wait for, by value (roles/foundation.ts).
   const f: Foundation = { basePackages, ...bootstrap.foundation };
   const apps = appsRole(inv, hostName, f, facts);
+  const pg = appPgTasks(inv, host, apps.stacks, facts, o);
   return syncAfterCopies(
     gateTunnelRoutes([
       ...baseTasks(host, basePackages),
@@ -32,7 +39,8 @@ export function planHost(inv: Inventory, hostName: string, given?: HostFacts): A
       ...apps.tasks,
       ...stackRoleTasks(inv, hostName, f, facts),
       ...backupRoleTasks(inv, hostName, f, facts),
-      ...pitrRoleTasks(inv, hostName, f, { appStacks: apps.stacks, facts }),
+      ...pg.tasks,
+      ...pitrRoleTasks(inv, hostName, f, { appStacks: apps.stacks, facts, appPg: pg.ids }),
     ]),
   );
 }

@@ -102,7 +102,13 @@ function controlTasks(inv: Inventory, f: Foundation, facts: HostFacts, only?: st
   return [secrets, script, start, ...units, ...perApp];
 }
 
-function appsTasks(inv: Inventory, host: Host, appStacks: readonly AnyTask[], facts: HostFacts): AnyTask[] {
+function appsTasks(
+  inv: Inventory,
+  host: Host,
+  appStacks: readonly AnyTask[],
+  facts: HostFacts,
+  appPg: readonly string[],
+): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
   if (!control) return [];
   const known = facts.of(control.name);
@@ -112,12 +118,18 @@ function appsTasks(inv: Inventory, host: Host, appStacks: readonly AnyTask[], fa
     .filter((a) => a.pitr && a.host === host.name && verifiers[a.name])
     .map((a) => ({ app: a.name, verifier: verifiers[a.name]!, cap: a.pitrWalCap ?? DEFAULT_WAL_CAP }));
   if (!address || apps.length === 0) return [];
-  return [pitrSourcesTask({ apps, controlHost: control.name, control: address }, idsOf(...appStacks))];
+  return [
+    pitrSourcesTask({ apps, controlHost: control.name, control: address }, [
+      ...idsOf(...appStacks),
+      ...appPg,
+    ]),
+  ];
 }
 
 /**
  * Both roles' part in point-in-time recovery. The control host's receivers wait for Docker and
- * Tailscale (`f`); an apps host's sources for its apps' PostgreSQL stacks (`appStacks`).
+ * Tailscale (`f`); an apps host's sources for its apps' PostgreSQL stacks (`appStacks`) and the
+ * tasks that write pg_hba and the slot cap for them (`appPg`, roles/app-pg.ts).
  * `only`: the control host's receiver of that app alone (a restore must not wait on, or fail
  * for, other apps of a host that is down).
  */
@@ -125,11 +137,11 @@ export function pitrRoleTasks(
   inv: Inventory,
   hostName: string,
   f: Foundation,
-  o: { appStacks?: readonly AnyTask[]; only?: string; facts?: HostFacts } = {},
+  o: { appStacks?: readonly AnyTask[]; only?: string; facts?: HostFacts; appPg?: readonly string[] } = {},
 ): AnyTask[] {
   const host = inv.hosts.find((h) => h.name === hostName);
   const facts = factsOf(inv.stateDir, o.facts);
   if (host?.role === 'control') return controlTasks(inv, f, facts, o.only);
-  if (host?.role === 'apps') return appsTasks(inv, host, o.appStacks ?? [], facts);
+  if (host?.role === 'apps') return appsTasks(inv, host, o.appStacks ?? [], facts, o.appPg ?? []);
   return [];
 }

@@ -1,34 +1,37 @@
 import type { Change, Task } from '../engine/task.js';
-import { DEFAULT_WAL_CAP, walCapBytes } from '../inventory/schema.js';
+import { DEFAULT_WAL_CAP } from '../inventory/schema.js';
 import { shCmd, shq } from '../quote.js';
+import { MARKED, marked } from './app-pg-hba.js';
 import { PITR_ROLE, PITR_SLOT } from './pitr.js';
-import { appDir, psqlBatchArgv } from './postgres-app.js';
+import { psqlBatchArgv } from './postgres-app.js';
 
 /**
  * Point-in-time recovery, the apps host's side: in each app's PostgreSQL, the replication role
- * (its password is the control host's SCRAM verifier), two pg_hba lines on top (replication from
- * the control host's tailnet address only; the role rejected from anywhere else), and
- * max_slot_wal_keep_size (the app's `pitr_wal_cap`, default 1GB), so a slot whose reader is gone
- * cannot fill the disk (PostgreSQL 16-18 "max_slot_wal_keep_size": at a checkpoint, a slot whose
- * restart_lsn is further behind is invalidated, wal_status `lost`, and its WAL freed). The slot itself
+ * (its password is the control host's SCRAM verifier). Its two pg_hba lines (replication from the
+ * control host's tailnet address only; the role rejected from anywhere else) are written by the one
+ * owner of infra's pg_hba block (tasks/app-pg-hba.ts), and max_slot_wal_keep_size (the app's
+ * `pitr_wal_cap`, default 1GB) by the one owner of the server's settings (tasks/app-pg-settings.ts),
+ * so a slot whose reader is gone cannot fill the disk (PostgreSQL 16-18 "max_slot_wal_keep_size": at
+ * a checkpoint, a slot whose restart_lsn is further behind is invalidated, wal_status `lost`, and
+ * its WAL freed). This task reads both to know when the app is ready to stream. The slot itself
  * is made by the control host's receiver (`pg_receivewal --create-slot --if-not-exists`): a slot
  * here means streaming was set up, so an inactive one is a finding, not a new app.
  */
 /** Lag past this is a finding (issue 18: 60 s). */
 export const LAG_LIMIT_SEC = 60;
-const MARK = '# infra-pitr';
 
+/** PITR's lines of the infra block on top of the app's pg_hba.conf (tasks/app-pg-hba.ts writes it). */
 export const hbaLines = (control: string) => [
-  `host replication ${PITR_ROLE} ${control}/32 scram-sha-256 ${MARK}`,
-  `host all,replication ${PITR_ROLE} all reject ${MARK}`,
+  `host replication ${PITR_ROLE} ${control}/32 scram-sha-256`,
+  `host all,replication ${PITR_ROLE} all reject`,
 ];
 
 export interface SourceState {
   up: boolean;
   verifier: string | null;
   cap: string;
+  /** The infra block's lines, marks included (tasks/app-pg-hba.ts). */
   hba: string[];
-  hbaFile: string;
   /**
    * `retained`: bytes from restart_lsn to the current position; `safe`: PostgreSQL's own
    * safe_wal_size (null when lost or uncapped), see diffSource.
@@ -38,8 +41,8 @@ export interface SourceState {
 }
 
 const SQL = `select coalesce((select rolpassword from pg_authid where rolname = '${PITR_ROLE}' and rolreplication and rolcanlogin), 'none'),
- current_setting('max_slot_wal_keep_size'), current_setting('hba_file'),
- array_to_string((regexp_split_to_array(pg_read_file(current_setting('hba_file')), E'\\n'))[1:2], ';;'),
+ current_setting('max_slot_wal_keep_size'),
+ coalesce((select string_agg(l, ';;' order by n) from unnest(regexp_split_to_array(pg_read_file(current_setting('hba_file')), E'\\n')) with ordinality as t(l, n) where l ~ '${MARKED}'), ''),
  coalesce((select (case when active then 'active' else 'inactive' end) || ' ' || coalesce(wal_status, '-') || ' ' || coalesce((pg_current_wal_lsn() - restart_lsn)::bigint, 0) || ' ' || coalesce(safe_wal_size::text, '-') from pg_replication_slots where slot_name = '${PITR_SLOT}'), 'none'),
  coalesce((select extract(epoch from coalesce(r.write_lag, interval '0'))::numeric(12,1)::text from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid where s.slot_name = '${PITR_SLOT}'), '-')`;
 
@@ -50,15 +53,13 @@ export const sourceProbe = (app: string) => `${psql(app, ['-F', '|', '-c', SQL])
 /** Pure: the probe's one `|`-separated line (or `down`: the stack is not running). */
 export function parseSource(out: string): SourceState {
   const f = out.trim().split('\n').at(-1)!.split('|');
-  if (f.length < 6)
-    return { up: false, verifier: null, cap: '', hba: [], hbaFile: '', slot: null, lagSec: null };
-  const s = /^(active|inactive) (\S+) (\d+) (-?\d+|-)$/.exec(f[4]!);
+  if (f.length < 5) return { up: false, verifier: null, cap: '', hba: [], slot: null, lagSec: null };
+  const s = /^(active|inactive) (\S+) (\d+) (-?\d+|-)$/.exec(f[3]!);
   return {
     up: true,
     verifier: f[0] === 'none' ? null : f[0]!,
     cap: f[1]!,
-    hbaFile: f[2]!,
-    hba: f[3]!.split(';;'),
+    hba: f[2] ? f[2].split(';;') : [],
     slot: s
       ? {
           active: s[1] === 'active',
@@ -67,42 +68,20 @@ export function parseSource(out: string): SourceState {
           safe: s[4] === '-' ? null : Number(s[4]),
         }
       : null,
-    lagSec: f[5] === '-' ? null : Number(f[5]),
+    lagSec: f[4] === '-' ? null : Number(f[4]),
   };
 }
 
 const STATUS_KINDS = new Set(['wal-stream-stopped', 'wal-stream-lag', 'wal-slot-over-cap']);
 
 /** Pure: configuration to fix, then the stream's state (which only the control host can fix). */
-export function diffSource(
-  app: string,
-  control: string,
-  verifier: string,
-  s: SourceState,
-  cap = DEFAULT_WAL_CAP,
-): Change[] {
+export function diffSource(app: string, verifier: string, s: SourceState, cap = DEFAULT_WAL_CAP): Change[] {
   if (!s.up) return []; // the stack task reports a stopped PostgreSQL
   const out: Change[] = [];
   if (s.verifier !== verifier)
     out.push({
       summary: `${s.verifier ? 'set' : 'create'} ${app}'s replication role ${PITR_ROLE} with the control host's verifier`,
       kind: 'pitr-role',
-    });
-  // Compared in bytes: SHOW prints 1024MB as 1GB.
-  if (walCapBytes(s.cap) !== walCapBytes(cap))
-    out.push({
-      summary: `cap the WAL a slot may hold in ${app}: max_slot_wal_keep_size ${cap} (is ${s.cap})`,
-      kind: 'pitr-wal-cap',
-      expected: cap,
-      actual: s.cap,
-    });
-  const want = hbaLines(control);
-  if (s.hba.join('\n') !== want.join('\n'))
-    out.push({
-      summary: `allow WAL streaming of ${app} from ${control} only (pg_hba.conf, first lines)`,
-      kind: 'pitr-hba',
-      expected: want,
-      actual: s.hba,
     });
   const slot = s.slot;
   if (slot && !slot.active)
@@ -139,21 +118,17 @@ export function diffSource(
 }
 
 /** The SQL of an apply; on stdin (the verifier is not the password, but no argv either). */
-export function sourceSql(verifier: string, cap = DEFAULT_WAL_CAP): string {
+export function sourceSql(verifier: string): string {
   return `select 'create role ${PITR_ROLE} with replication login' where not exists (select 1 from pg_roles where rolname = '${PITR_ROLE}') \\gexec
 alter role ${PITR_ROLE} with replication login password '${verifier}';
-alter system set max_slot_wal_keep_size = '${cap}';
 `;
 }
 
-/** Our lines first (pg_hba is first match wins), every other line kept as it was; then reload. */
-export function hbaScript(app: string, control: string, hbaFile: string): string {
-  const lines = hbaLines(control)
-    .map((l) => shq(l))
-    .join(' ');
-  const inner = `f="$1"; shift; { printf '%s\\n' "$@"; grep -v ${shq(`${MARK}$`)} "$f"; } > "$f.infra" && cat "$f.infra" > "$f" && rm -f "$f.infra"`;
-  return `${shCmd(['docker', 'compose', '-p', app, '-f', `${appDir(app)}/compose.yaml`, 'exec', '-T', '--user', 'postgres', 'db', 'sh', '-c', inner, 'sh', hbaFile])} ${lines}`;
-}
+/** Pure: the app's block holds PITR's lines (wherever the other features' lines are). */
+const hbaReady = (s: SourceState, control: string) => {
+  const have = new Set(s.hba);
+  return marked(hbaLines(control)).every((l) => have.has(l));
+};
 
 export interface SourceApp {
   app: string;
@@ -184,7 +159,7 @@ export function pitrSourcesTask(
 ): Task<Record<string, SourceState>> {
   const { apps, controlHost, control } = want;
   const diffAll = (m: Record<string, SourceState>) =>
-    apps.flatMap((a) => diffSource(a.app, control, a.verifier, m[a.app] ?? DOWN, a.cap));
+    apps.flatMap((a) => diffSource(a.app, a.verifier, m[a.app] ?? DOWN, a.cap));
   return {
     id: 'pitr-source',
     after,
@@ -194,16 +169,10 @@ export function pitrSourcesTask(
     apply: (m) =>
       apps.flatMap((a) => {
         const s = m[a.app] ?? DOWN;
-        const kinds = new Set(diffSource(a.app, control, a.verifier, s, a.cap).map((c) => c.kind));
-        const config = ['pitr-role', 'pitr-wal-cap', 'pitr-hba'].some((k) => kinds.has(k));
-        if (!config) return [];
-        return [
-          ...(kinds.has('pitr-role') || kinds.has('pitr-wal-cap')
-            ? [{ script: psql(a.app, ['-f', '-']), stdin: sourceSql(a.verifier, a.cap) }]
-            : []),
-          ...(kinds.has('pitr-hba') ? [{ script: hbaScript(a.app, control, s.hbaFile) }] : []),
-          { script: `${psql(a.app, ['-c', 'select pg_reload_conf()'])} >/dev/null` },
-        ];
+        const kinds = new Set(diffSource(a.app, a.verifier, s, a.cap).map((c) => c.kind));
+        return kinds.has('pitr-role')
+          ? [{ script: psql(a.app, ['-f', '-']), stdin: sourceSql(a.verifier) }]
+          : [];
       }),
     // Only the control host's receiver can end these: waiting for it, not failed here.
     wait: (m) => {
@@ -217,7 +186,7 @@ export function pitrSourcesTask(
         apps
           .filter((a) => {
             const s = m[a.app];
-            return s?.up && s.verifier === a.verifier && s.hba.join('\n') === hbaLines(control).join('\n');
+            return s?.up && s.verifier === a.verifier && hbaReady(s, control);
           })
           .map((a) => [a.app, a.verifier])
           .sort((x, y) => x[0]!.localeCompare(y[0]!)),

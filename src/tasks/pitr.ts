@@ -207,7 +207,7 @@ export function parseVerifiers(out: string): Record<string, string | null> {
  * (src/backend/libpq/auth-scram.c scram_build_secret; RFC 5802/7677), 4096 iterations like
  * scram_iterations' default. python3 is in Debian's minimal cloud images; no other tool here has it.
  */
-const VERIFIER_PY = `import base64,hashlib,hmac,os,sys
+export const VERIFIER_PY = `import base64,hashlib,hmac,os,sys
 pw=open(sys.argv[1]).read().strip().encode()
 salt=os.urandom(16);i=4096
 s=hashlib.pbkdf2_hmac('sha256',pw,salt,i)

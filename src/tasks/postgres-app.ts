@@ -44,7 +44,8 @@ export function psqlBatchArgv(app: string, extra: readonly string[]): string[] {
   ];
 }
 
-const composeExec = (app: string) => [
+/** `docker compose … exec` of the app's stack; the service and command follow. */
+export const composeExec = (app: string) => [
   'docker',
   'compose',
   '-p',

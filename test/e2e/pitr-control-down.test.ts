@@ -132,7 +132,7 @@ const clearHornbill = () =>
 # The walsender of a receiver just stopped may hold the slot a moment longer.
 for i in 1 2 3 4 5 6 7 8 9 10; do ${PSQL} -c "select pg_drop_replication_slot('infra_pitr') from pg_replication_slots where slot_name = 'infra_pitr'" >/dev/null && break; sleep 1; done
 ${PSQL} -c 'drop table if exists pitr_away' -c 'drop role if exists infra_wal' -c 'alter system reset max_slot_wal_keep_size' >/dev/null
-cd /srv/infra/apps/beanstock && docker compose -p beanstock exec -T --user postgres db sh -c 'f=$(psql -U beanstock -d beanstock -XAtc "show hba_file"); grep -v "# infra-pitr$" "$f" > "$f.t"; cat "$f.t" > "$f"; rm -f "$f.t"'
+cd /srv/infra/apps/beanstock && docker compose -p beanstock exec -T --user postgres db sh -c 'f=$(psql -U beanstock -d beanstock -XAtc "show hba_file"); grep -Ev "# infra(-pitr)?$" "$f" > "$f.t"; cat "$f.t" > "$f"; rm -f "$f.t"'
 ${PSQL} -c 'select pg_reload_conf()' >/dev/null`,
       )
     : onHost(

@@ -26,3 +26,21 @@ export function sections(stdout: string): Map<string, string> {
   if (name) out.set(name, lines.join('\n'));
   return out;
 }
+
+/**
+ * A task's probe and parse over several apps of a host: each app's probe under its `@@APP` line;
+ * an app whose section is missing parses as `down` (its stack is not running).
+ */
+export function perApp<S>(
+  apps: readonly string[],
+  probe: (app: string) => string,
+  parse: (out: string) => S,
+) {
+  return {
+    probe: apps.map((a) => `echo '@@${a}'\n${probe(a)}`).join('\n'),
+    parse: (out: string): Record<string, S> => {
+      const b = sections(out);
+      return Object.fromEntries(apps.map((a) => [a, parse(b.get(a) ?? 'down')]));
+    },
+  };
+}
