@@ -1,9 +1,10 @@
 import type { Change, Task } from '../engine/task.js';
 import { EMAIL } from '../inventory/schema.js';
 import { shq } from '../quote.js';
+import { ANALYTICS } from './analytics-stack.js';
 import { sections } from './lib/parse.js';
 import { refusal } from './lib/refuse.js';
-import { ANALYTICS, METABASE_DB, METABASE_WAIT_SEC } from './metabase.js';
+import { METABASE_DB, METABASE_WAIT_SEC } from './metabase.js';
 import { adminPasswordFile, answer, apiHelpers, jsonOf } from './metabase-api.js';
 
 /**

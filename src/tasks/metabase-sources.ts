@@ -1,8 +1,9 @@
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
+import { ANALYTICS } from './analytics-stack.js';
 import { sections } from './lib/parse.js';
 import { refusal } from './lib/refuse.js';
-import { ANALYTICS, METABASE_WAIT_SEC, metabaseDir } from './metabase.js';
+import { METABASE_WAIT_SEC, metabaseDir } from './metabase.js';
 import { answer, apiHelpers, jsonOf } from './metabase-api.js';
 
 /**

@@ -1,9 +1,10 @@
 import type { Document } from 'yaml';
 import type { AnyTask } from '../engine/task.js';
+import { ANALYTICS, ANALYTICS_DIR } from './analytics-stack.js';
 import type { SecretFile } from './host-secrets.js';
 import { type HealthCheck, stackHealthTask } from './stack-health.js';
 import { STACK_IMAGES } from './stack-images.js';
-import { publish, stackDir } from './stacks.js';
+import { publish } from './stacks.js';
 
 /**
  * Metabase in the analytics stack (docs/analytics.md (f)), pinned to metabase/metabase:v0.64.1.
@@ -17,7 +18,6 @@ import { publish, stackDir } from './stacks.js';
  * 2.26 drops env_file after resolving it on `up` but keeps it for `config --hash`, so the
  * container's config hash never matched the file's and every run recreated Metabase.
  */
-export const ANALYTICS = 'analytics';
 export const METABASE = 'metabase';
 /** Inside the container (MB_JETTY_PORT's default, set explicitly). */
 export const METABASE_CONTAINER_PORT = 3000;
@@ -154,4 +154,4 @@ export function addMetabaseServices(doc: Document, ctx: MetabaseStackContext): v
     doc.setIn(['secrets', name], doc.createNode({ file: `./${name}` }));
 }
 
-export const metabaseDir = () => stackDir(ANALYTICS);
+export const metabaseDir = () => ANALYTICS_DIR;
