@@ -24,7 +24,7 @@ import {
 import { instanceProbe } from '../tasks/analytics-state.js';
 import { asRoot, opensshFor, runOpenssh } from '../transport/openssh.js';
 import type { Transport } from '../transport/types.js';
-import { confirm, lastLines } from './app-host.js';
+import { checkedRun, confirm, lastLines } from './app-host.js';
 import { findHost, type GlobalOptions, loadFor, redactorFor } from './shared.js';
 
 /**
@@ -58,14 +58,7 @@ async function withAnalytics<T>(
   const host = findHost(inv, settings.host);
   const out = new Output(redactorFor(inv));
   const { transport: t } = await connectHost(inv, host);
-  const run: Session['run'] = async (script, what, opts = {}) => {
-    const r = await t.exec(script, opts);
-    if (r.code !== 0)
-      throw new InfraError(
-        `${what} failed on ${host.name} (exit ${r.code})${r.stderr.trim() ? `: ${lastLines(r.stderr)}` : ''}`,
-      );
-    return r.stdout;
-  };
+  const run = checkedRun(t, host.name);
   try {
     return await body({ inv, settings, host, out, t, run });
   } finally {

@@ -45,19 +45,24 @@ export async function withApp<T>(
   const out = new Output(redactorFor(inv));
   const connected = await connectHost(inv, host);
   const { transport } = connected;
-  const run: AppSession['run'] = async (script, what, opts = {}) => {
-    const r = await transport.exec(script, opts);
-    if (r.code !== 0)
-      throw new InfraError(
-        `${what} failed on ${host.name} (exit ${r.code})${r.stderr.trim() ? `: ${lastLines(r.stderr)}` : ''}`,
-      );
-    return r.stdout;
-  };
+  const run = checkedRun(transport, host.name);
   try {
     return await body({ inv, app, host, out, transport, connected, run });
   } finally {
     await transport.close();
   }
+}
+
+/** A session's `run`: a non-zero exit becomes an InfraError naming `what` and the last stderr lines. */
+export function checkedRun(transport: Transport, hostName: string): AppSession['run'] {
+  return async (script, what, opts = {}) => {
+    const r = await transport.exec(script, opts);
+    if (r.code !== 0)
+      throw new InfraError(
+        `${what} failed on ${hostName} (exit ${r.code})${r.stderr.trim() ? `: ${lastLines(r.stderr)}` : ''}`,
+      );
+    return r.stdout;
+  };
 }
 
 export function lastLines(text: string, n = 4): string {

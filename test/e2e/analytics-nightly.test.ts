@@ -57,6 +57,9 @@ const clearAnalytics = () =>
 describe('analytics, mode nightly: the apps joined in one SQL statement, read-only', () => {
   afterAll(async () => {
     await clearAnalytics();
+    // The apps' test tables go too (their dumps stay, as every backup test's do).
+    await lab('db', 'psql', 'beanstock', '-c', 'DROP TABLE IF EXISTS an_stock');
+    await lab('db', 'psql', 'docflow', '-c', 'DROP TABLE IF EXISTS an_orders');
     resetInventory();
     console.log(`analytics-nightly steps (s): ${JSON.stringify(times)}`);
   });
