@@ -66,12 +66,13 @@ const { times, timed } = stepTimer();
 
 /** What infra learned of the analytics layer goes with it (a later file starts without it). */
 const forget = () => {
-  const file = path.join(WORK, '.infra', 'hosts.json');
+  const file = path.join(WORK, '.infra', 'lab', 'hosts.json');
   if (!existsSync(file)) return;
   const learned = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>;
   for (const facts of Object.values(learned)) {
     delete facts.analyticsVerifiers;
     delete facts.analyticsTables;
+    delete facts.analyticsSources;
   }
   writeFileSync(file, `${JSON.stringify(learned, null, 2)}\n`);
 };
