@@ -117,7 +117,9 @@ function appsTasks(
   const apps = inv.apps
     .filter((a) => a.pitr && a.host === host.name && verifiers[a.name])
     .map((a) => ({ app: a.name, verifier: verifiers[a.name]!, cap: a.pitrWalCap ?? DEFAULT_WAL_CAP }));
-  if (!address || apps.length === 0) return [];
+  if (!address) return [];
+  // No app streams from here (PITR turned off): the task with no app learns an empty list, so the
+  // control host stops counting on the pg_hba lines this host's block no longer has.
   return [
     pitrSourcesTask({ apps, controlHost: control.name, control: address }, [
       ...idsOf(...appStacks),

@@ -49,12 +49,13 @@ export function analyticsSecretsTask(
   return {
     id: 'analytics:secrets',
     after,
-    probe: files
-      .map(
-        ([k, p, v]) =>
-          `printf '%s %s\\n' ${shq(k)} "$( [ -s ${shq(p)} ] && cat ${shq(v)} 2>/dev/null || echo missing)"`,
-      )
-      .join('\n'),
+    probe:
+      files
+        .map(
+          ([k, p, v]) =>
+            `printf '%s %s\\n' ${shq(k)} "$( [ -s ${shq(p)} ] && cat ${shq(v)} 2>/dev/null || echo missing)"`,
+        )
+        .join('\n') || 'true',
     parse: parseVerifiers,
     diff: (m): Change[] =>
       files

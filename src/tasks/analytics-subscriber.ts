@@ -120,8 +120,9 @@ export function planSubscriber(s: SubscriberState) {
       : [];
   });
   const unpublished = readable.filter((t) => !t.published && mine.has(t.name)).map((t) => t.name);
-  const refresh =
-    !!s.sub && readable.some((t) => t.published && mine.has(t.name) && !mine.get(t.name)!.subscribed);
+  // Published and not in the subscription yet (also a table whose schema this run copies: the
+  // apps host published everything before the first subscription of the app was learned).
+  const refresh = !!s.sub && readable.some((t) => t.published && !mine.get(t.name)?.subscribed);
   // Only a slot PostgreSQL gave up (`lost`) or that is gone: an `unreserved` one may still catch up
   // before the next checkpoint (the apps host reports it, analytics-slot-over-cap).
   const resync = !!s.sub && !!pub && (pub.slot === 'lost' || pub.slot === 'none');
@@ -141,7 +142,8 @@ export function planSubscriber(s: SubscriberState) {
       (t) => foreign.has(t.name) && (widened.has(t.name) || foreign.get(t.name) !== t.columns.join(';')),
     )
     .map((t) => t.name);
-  const importNew = s.tables.filter((t) => !foreign.has(t.name)).map((t) => t.name);
+  // A new table gets its foreign table after the schema copy, unless one exists (from nightly).
+  const importNew = [...s.tables.map((t) => t.name), ...newTables].filter((n) => !foreign.has(n));
   return {
     newTables,
     newColumns,
@@ -207,10 +209,12 @@ export function diffSubscriber(p: Publisher, s: SubscriberState): Change[] {
     );
   if (s.copies.length)
     add('analytics-old-copy', `drop ${p.app}'s nightly copies ${s.copies.join(', ')}`, s.copies);
-  if (s.db && (x.importNew.length || x.reimport.length))
+  // (a new table's import is part of bringing it in, reported above)
+  const imports = [...x.importNew.filter((n) => !x.newTables.includes(n)), ...x.reimport];
+  if (s.db && imports.length)
     add(
       'analytics-schema-differs',
-      `import ${p.app}'s tables ${[...x.importNew, ...x.reimport].join(', ')} into ${ANALYTICS_DB}.${dbName(p.app)}`,
+      `import ${p.app}'s tables ${imports.join(', ')} into ${ANALYTICS_DB}.${dbName(p.app)}`,
     );
   if (x.down)
     add(
@@ -300,7 +304,7 @@ export function subscriberSteps(p: Publisher, s: SubscriberState) {
       script: `${anPsql('postgres', ['-c', `select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = '${c}'`])} >/dev/null; ${anPsql('postgres', ['-c', `drop database if exists ${q(c)}`])}`,
     });
   // The tables the copy has now (after a schema copy: also the new ones), in `analytics`.
-  const names = [...new Set([...x.importNew, ...x.reimport, ...x.newTables])];
+  const names = [...new Set([...x.importNew, ...x.reimport])];
   if (names.length) {
     const a = dbName(p.app);
     sql(

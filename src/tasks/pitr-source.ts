@@ -163,7 +163,8 @@ export function pitrSourcesTask(
   return {
     id: 'pitr-source',
     after,
-    probe: apps.map((a) => `echo ${shq(`@@ ${a.app}`)}\n${sourceProbe(a.app)}`).join('\n'),
+    // `true` for no app: an empty probe would leave the batch's braces empty (a shell syntax error).
+    probe: apps.map((a) => `echo ${shq(`@@ ${a.app}`)}\n${sourceProbe(a.app)}`).join('\n') || 'true',
     parse: parseSources,
     diff: diffAll,
     apply: (m) =>

@@ -29,15 +29,13 @@ const ok = async (...args: string[]) => {
   expect(r.code, `${args.join(' ')}:\n${r.all.slice(-3000)}`).toBe(0);
   return r;
 };
-const appSql = async (app: App, statement: string) =>
-  (
-    await onHost(
-      'hornbill',
-      `docker exec -i ${app}-db-1 psql -X -A -t -q -v ON_ERROR_STOP=1 -U ${app} -d ${app}`.concat(
-        ` -c ${JSON.stringify(statement)}`,
-      ),
-    )
-  ).stdout.trim();
+const appRun = (app: App, statement: string) =>
+  onHost(
+    'hornbill',
+    `docker exec -i ${app}-db-1 psql -X -A -t -q -v ON_ERROR_STOP=1 -U ${app} -d ${app} -c ${JSON.stringify(statement)}`,
+  );
+/** A statement in the app's PostgreSQL: its output ('' when it failed: polls use it too). */
+const appSql = async (app: App, statement: string) => (await appRun(app, statement)).stdout.trim();
 /** psql in toucan's analytics instance: as the superuser, or as analytics_ro with its password over TCP. */
 const AN = 'docker exec -i analytics-db-1 psql -X -A -t -q -v ON_ERROR_STOP=1';
 const anSql = async (db: string, statement: string) =>
@@ -66,12 +64,13 @@ const { times, timed } = stepTimer();
 
 /** What infra learned of the analytics layer goes with it (a later file starts without it). */
 const forget = () => {
-  const file = path.join(WORK, '.infra', 'hosts.json');
+  const file = path.join(WORK, '.infra', 'lab', 'hosts.json');
   if (!existsSync(file)) return;
   const learned = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>;
   for (const facts of Object.values(learned)) {
     delete facts.analyticsVerifiers;
     delete facts.analyticsTables;
+    delete facts.analyticsSources;
   }
   writeFileSync(file, `${JSON.stringify(learned, null, 2)}\n`);
 };
@@ -94,11 +93,15 @@ describe('analytics: replication, then direct', () => {
     await ok('lab', 'up');
     await dropAnalyticsStack();
     forget();
-    for (const app of APPS)
-      await appSql(
+    // Both apps' PostgreSQL there (an earlier file may have left hornbill with fewer apps).
+    await ok('apply', 'hornbill');
+    for (const app of APPS) {
+      const made = await appRun(
         app,
         `DROP TABLE IF EXISTS an_orders, an_refunds, an_notes; CREATE TABLE an_orders (id int primary key, sku text, at timestamptz default clock_timestamp()); INSERT INTO an_orders (id, sku) SELECT g, '${app}-' || g FROM generate_series(1, 3) g; CREATE TABLE an_notes (body text)`,
       );
+      expect(made.code, made.all).toBe(0);
+    }
   });
 
   afterAll(async () => {

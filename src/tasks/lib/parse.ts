@@ -37,7 +37,8 @@ export function perApp<S>(
   parse: (out: string) => S,
 ) {
   return {
-    probe: apps.map((a) => `echo '@@${a}'\n${probe(a)}`).join('\n'),
+    // `true` for no app: an empty probe would leave the batch's braces empty (a shell syntax error).
+    probe: apps.map((a) => `echo '@@${a}'\n${probe(a)}`).join('\n') || 'true',
     parse: (out: string): Record<string, S> => {
       const b = sections(out);
       return Object.fromEntries(apps.map((a) => [a, parse(b.get(a) ?? 'down')]));

@@ -6,6 +6,9 @@ import type { Facts } from '../../../src/engine/task.js';
 import { loadInventory } from '../../../src/inventory/load.js';
 import { publishersOf } from '../../../src/roles/analytics-replication.js';
 import { appPgTasks } from '../../../src/roles/app-pg.js';
+import { analyticsSecretsTask } from '../../../src/tasks/analytics-secrets.js';
+import { analyticsSourceTask } from '../../../src/tasks/analytics-source.js';
+import { pitrSourcesTask } from '../../../src/tasks/pitr-source.js';
 
 const REPO = path.resolve(import.meta.dirname, '../../..');
 const V = 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy';
@@ -29,6 +32,11 @@ const hornbill = (inv: ReturnType<typeof inventory>) =>
   appPgTasks(inv, inv.hosts.find((h) => h.name === 'hornbill')!, []).tasks;
 
 describe('the analytics layer in the two hosts plans', () => {
+  it('a task over no app still probes something (an empty probe breaks the batch shell)', () => {
+    expect(pitrSourcesTask({ apps: [], controlHost: 'toucan', control: '100.64.0.1' }).probe).toBe('true');
+    expect(analyticsSourceTask({ apps: [], analyticsHost: 'toucan' }).probe).toBe('true');
+    expect(analyticsSecretsTask({ mode: 'replication', apps: [] }).probe).toBe('true');
+  });
   it('nothing for the analytics layer on the apps until the analytics host made its secret', () => {
     const tasks = hornbill(inventory('replication', { toucan: { tailnetAddress: '100.64.0.1' } }));
     expect(tasks.map((t) => t.id)).toEqual(['pg-hba', 'pg-settings', 'analytics-source']);

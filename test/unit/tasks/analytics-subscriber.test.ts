@@ -60,6 +60,9 @@ describe('the subscriber of one app on the analytics host', () => {
     const published = copied.map((l) => l.replace('ptable|refunds|f', 'ptable|refunds|t'));
     expect(kinds(...published)).toEqual(['analytics-table-unpublished']);
     expect(scripts(...published)).toContain('alter subscription analytics_my_app refresh publication;');
+    // published before this host's tables were learned: schema, then the refresh, in one run
+    const early = scripts(...base, 'ptable|refunds|t|id integer');
+    expect(early.indexOf('pg_dump')).toBeLessThan(early.indexOf('refresh publication'));
   });
   it('a new column: added here first, its foreign table imported again', () => {
     const c = base.map((l) => (l.startsWith('ptable|orders') ? `${l};qty integer` : l));
