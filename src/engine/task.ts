@@ -161,7 +161,10 @@ export interface Facts {
    * apps host publishes a new table only once it is there. An app absent: no subscription yet.
    */
   analyticsTables?: Record<string, string[]>;
-  /** An apps host's apps ready for the analytics host to subscribe to, with their role's verifier. */
+  /**
+   * An apps host's apps ready for the analytics host (replication: to subscribe to; direct: for
+   * Metabase to connect to), with their role's verifier.
+   */
   analyticsSources?: Record<string, string>;
 }
 

@@ -44,16 +44,29 @@ export function metabaseSources(inv: Inventory, facts?: HostFacts): SourceWant[]
   if (a.mode !== 'direct')
     return [{ name: ANALYTICS_DB, host: 'db', port: 5432, dbname: ANALYTICS_DB, user: RO_ROLE }];
   const known = factsOf(inv.stateDir, facts);
+  const roVerifier = known.of(a.host)?.analyticsVerifiers?.ro;
   return inv.apps
     .filter((app) => a.apps.includes(app.name))
     .flatMap((app) => {
       const address = known.of(app.host)?.tailnetAddress;
       if (!address) return [];
+      // Registered once its apps host made analytics_ro with this host's verifier (learned).
+      const ready = known.of(app.host)?.analyticsSources?.[app.name];
+      const waitsFor = ready && ready === roVerifier ? undefined : app.host;
       const port = pgPort(
         app.name,
         inv.apps.filter((x) => x.host === app.host).map((x) => x.name),
       );
-      return [{ name: app.name, host: address, port, dbname: app.name, user: RO_ROLE }];
+      return [
+        {
+          name: app.name,
+          host: address,
+          port,
+          dbname: app.name,
+          user: RO_ROLE,
+          ...(waitsFor ? { waitsFor } : {}),
+        },
+      ];
     });
 }
 
@@ -77,4 +90,14 @@ export function metabaseTasks(
     [admin.id, deps.instance],
   );
   return [health, admin, sources];
+}
+
+/**
+ * An apps host's run ends with Metabase's data sources in `direct` (roles/control.ts
+ * followUpTasks): the roles that run just made are registered in the same command, not the next.
+ */
+export function metabaseFollowUp(inv: Inventory, facts?: HostFacts): AnyTask[] {
+  const email = inv.analytics?.metabase.adminEmail;
+  if (inv.analytics?.mode !== 'direct' || !email) return [];
+  return [metabaseSourcesTask({ email, passwordFile: roPasswordFile, sources: metabaseSources(inv, facts) })];
 }

@@ -22,6 +22,7 @@ import { packagesTask } from '../tasks/packages.js';
 import { type HealthCheck, stackHealthTask } from '../tasks/stack-health.js';
 import { stackDir } from '../tasks/stacks.js';
 import { analyticsSecretFiles, analyticsTasks } from './analytics.js';
+import { metabaseFollowUp } from './analytics-metabase.js';
 import { replicationModeTasks } from './analytics-replication.js';
 import { controlBackupTasks } from './backups.js';
 import { type Foundation, idsOf } from './foundation.js';
@@ -197,6 +198,8 @@ export function followUpTasks(inv: Inventory, given?: HostFacts): AnyTask[] {
     ...(inv.analytics?.host === control.name && inv.analytics.mode === 'replication'
       ? replicationModeTasks(inv, inv.analytics, [], facts)
       : []),
+    // direct: Metabase's sources for the read-only roles that host just made.
+    ...(inv.analytics?.host === control.name ? metabaseFollowUp(inv, facts) : []),
   ];
 }
 

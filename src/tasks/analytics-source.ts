@@ -308,14 +308,17 @@ export function analyticsSourceTask(
           stdin: sourceSql(w, of(m, w.app)),
         })),
     warnings: (m) => o.apps.flatMap((w) => noIdentityWarnings(w, of(m, w.app))),
-    // The apps ready to subscribe to (role with the current verifier, publication): the analytics
-    // host subscribes only to those, so its run before this one neither waits nor fails.
+    // The apps ready for the analytics host: replication, to subscribe to (role with the current
+    // verifier, publication); direct, for Metabase to connect to (analytics_ro with the current
+    // verifier). It acts only on those, so its run before this one neither fails nor half-registers.
     learn: (m) => ({
       analyticsSources: Object.fromEntries(
         o.apps
           .filter((w) => {
             const s = of(m, w.app);
-            return w.mode === 'replication' && s.up && s.replVerifier === w.verifier && s.publication;
+            if (!s.up || !w.verifier) return false;
+            if (w.mode === 'direct') return s.roVerifier === w.verifier;
+            return w.mode === 'replication' && s.replVerifier === w.verifier && s.publication;
           })
           .map((w) => [w.app, w.verifier!]),
       ),

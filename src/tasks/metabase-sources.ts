@@ -25,6 +25,8 @@ export interface SourceWant {
   port: number;
   dbname: string;
   user: string;
+  /** direct: the apps host whose run has not made the role yet (Metabase would refuse: 400). */
+  waitsFor?: string;
 }
 
 export interface SourceSeen extends SourceWant {
@@ -186,6 +188,12 @@ export function metabaseSourcesTask(
     probe: sourcesProbe(email, passwordFile),
     parse: parseSources,
     diff: (st) => plannedSources(sources, st),
+    // direct: a source whose app has no analytics_ro yet would be refused; the whole task waits
+    // (one apps host run makes every role of that host) rather than register half of them.
+    wait: (st) => {
+      const host = sources.find((w) => w.waitsFor && plannedSources([w], st).length)?.waitsFor;
+      return host ? { on: host, run: `infra apply ${host}` } : undefined;
+    },
     apply: (st) => {
       if (!st.sources) {
         // Without the list, a POST could make a second source of the same name.
