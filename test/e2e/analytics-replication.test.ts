@@ -21,7 +21,8 @@ const inventoryWith = (analytics: Record<string, unknown>) => {
 };
 const NIGHTLY = inventoryWith({ mode: 'nightly', apps: [...APPS] });
 const REPLICATION = inventoryWith({ mode: 'replication', apps: [...APPS], lag_threshold: '30s' });
-const DIRECT = inventoryWith({ mode: 'direct', apps: [...APPS] });
+// direct with Metabase's admin: its data sources, one per app, are what direct is for.
+const DIRECT = inventoryWith({ mode: 'direct', apps: [...APPS], metabase: { admin_email: 'admin@sgl.as' } });
 
 const lab = (...args: string[]) => infra(['--lab', ...args]);
 const ok = async (...args: string[]) => {
@@ -53,6 +54,9 @@ const mine = (stdout: string, key: 'changes' | 'findings') =>
   (JSON.parse(stdout) as { hosts: Record<string, Item[]>[] }).hosts
     .flatMap((h) => h[key] ?? [])
     .filter((c) => MINE.test(c.task));
+/** Every change of a `--json` run (direct's second run: Metabase's sources included). */
+const changes = (stdout: string) =>
+  (JSON.parse(stdout) as { hosts: { changes?: Item[] }[] }).hosts.flatMap((h) => h.changes ?? []);
 const until = async (what: string, f: () => Promise<boolean>, sec: number) => {
   for (let i = 0; i < sec * 2; i++) {
     if (await f()) return;
@@ -294,7 +298,14 @@ describe('analytics: replication, then direct', () => {
   it('direct: nothing of replication left; analytics_ro reads each app from toucan only and writes nothing', async () => {
     resetInventory(DIRECT);
     await timed('apply toucan, hornbill (direct)', async () => {
-      await ok('apply', 'toucan');
+      // toucan first: Metabase would refuse a source whose app has no analytics_ro yet (it connects
+      // when one is added), so the sources wait for hornbill; hornbill's run makes the roles and
+      // ends with their registration on toucan (the follow-up): two commands, no third.
+      const first = await lab('apply', 'toucan');
+      expect(first.code, first.all.slice(-3000)).toBe(2);
+      expect(first.stdout).toMatch(
+        /waiting\s+stack:analytics:metabase-sources: waiting for hornbill: run infra apply hornbill/,
+      );
       await ok('apply', 'hornbill');
     });
     for (const app of APPS) {
@@ -316,6 +327,20 @@ describe('analytics: replication, then direct', () => {
         'toucan',
         `docker exec -i -e PGPASSWORD="$(cat /srv/infra/stacks/analytics/ro_password)" analytics-db-1 psql -X -A -t -q -v ON_ERROR_STOP=1 "host=${port.split(':')[0]} port=${port.split(':')[1]} dbname=xhosa user=analytics_ro" ${cs(sql)}`,
       );
+    // Metabase's sources (kept by the stand-in in the instance's metabase database), each added only
+    // after the stand-in connected to it for real as analytics_ro over the tailnet.
+    const [addr, published] = port.split(':');
+    expect(
+      await anSql(
+        'metabase',
+        "select string_agg(name || ' ' || (details::json->>'user') || '@' || (details::json->>'host') || ':' || (details::json->>'port'), ',' order by name) from metabase_database",
+      ),
+    ).toBe(
+      [
+        `beanstock analytics_ro@${addr}:${(await onHost('hornbill', 'docker port beanstock-db-1 5432 | head -1')).stdout.trim().split(':')[1]}`,
+        `xhosa analytics_ro@${addr}:${published}`,
+      ].join(','),
+    );
     expect((await direct('select count(*) from an_orders')).stdout.trim()).toBe(
       await appSql('xhosa', 'select count(*) from an_orders'),
     );
@@ -333,6 +358,7 @@ describe('analytics: replication, then direct', () => {
       const again = await lab('apply', h, '--json');
       expect(again.code, again.all.slice(-2000)).toBe(0);
       expect(mine(again.stdout, 'changes'), h).toEqual([]);
+      expect(changes(again.stdout), h).toEqual([]);
     }
   });
 });
