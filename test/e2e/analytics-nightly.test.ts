@@ -2,7 +2,16 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { containerOf, ensureLab, infra, onHost, REPO, resetInventory, stepTimer } from './harness.js';
+import {
+  clearAnalytics,
+  containerOf,
+  ensureLab,
+  infra,
+  onHost,
+  REPO,
+  resetInventory,
+  stepTimer,
+} from './harness.js';
 
 /**
  * Issue 19, mode nightly, on the lab with REAL PostgreSQL: beanstock (18) and docflow (17) on
@@ -39,20 +48,6 @@ const mine = (stdout: string, key: 'changes' | 'findings') =>
   (JSON.parse(stdout) as { hosts: { changes: Item[]; findings: Item[] }[] }).hosts
     .flatMap((h) => h[key])
     .filter((c) => MINE.test(c.task));
-
-/** The analytics layer off toucan: stack, volume, script, timer, state (test setup, by hand). */
-const clearAnalytics = () =>
-  onHost(
-    'toucan',
-    [
-      'command -v docker >/dev/null || exit 0',
-      'systemctl disable --now infra-analytics-sync.timer >/dev/null 2>&1',
-      'docker ps -aq --filter label=com.docker.compose.project=analytics | xargs -r docker rm -f >/dev/null',
-      'docker volume ls -q --filter label=io.infra.analytics=true | xargs -r docker volume rm >/dev/null',
-      'rm -rf /srv/infra/stacks/analytics /etc/infra/analytics /var/lib/infra-analytics /run/infra-analytics /usr/local/sbin/infra-analytics-sync /etc/systemd/system/infra-analytics-sync.*',
-      'systemctl daemon-reload; true',
-    ].join('; '),
-  );
 
 describe('analytics, mode nightly: the apps joined in one SQL statement, read-only', () => {
   afterAll(async () => {

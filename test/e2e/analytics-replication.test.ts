@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
-import { infra, onHost, REPO, resetInventory, stepTimer, WORK } from './harness.js';
+import { clearAnalytics, infra, onHost, REPO, resetInventory, stepTimer, WORK } from './harness.js';
 
 /**
  * Issue 19's `replication` and `direct` modes on the lab, REAL PostgreSQL: xhosa (16) and
@@ -78,24 +78,11 @@ const forget = () => {
   }
   writeFileSync(file, `${JSON.stringify(learned, null, 2)}\n`);
 };
-/** The analytics layer off toucan, nightly's sync too (as analytics-nightly.test.ts clears it). */
-const dropAnalyticsStack = () =>
-  onHost(
-    'toucan',
-    [
-      'systemctl disable --now infra-analytics-sync.timer >/dev/null 2>&1',
-      'docker ps -aq --filter label=com.docker.compose.project=analytics | xargs -r docker rm -f >/dev/null',
-      'docker volume ls -q --filter label=io.infra.analytics=true | xargs -r docker volume rm >/dev/null',
-      'rm -rf /srv/infra/stacks/analytics /etc/infra/analytics /var/lib/infra-analytics /run/infra-analytics /usr/local/sbin/infra-analytics-sync /etc/systemd/system/infra-analytics-sync.*',
-      'systemctl daemon-reload; true',
-    ].join('; '),
-  );
-
 describe('analytics: replication, then direct', () => {
   beforeAll(async () => {
     resetInventory(NIGHTLY);
     await ok('lab', 'up');
-    await dropAnalyticsStack();
+    await clearAnalytics();
     forget();
     // Both apps' PostgreSQL there (an earlier file may have left hornbill with fewer apps).
     await ok('apply', 'hornbill');
@@ -111,7 +98,7 @@ describe('analytics: replication, then direct', () => {
   afterAll(async () => {
     console.log(`analytics-replication timings (s): ${JSON.stringify(times)}`);
     resetInventory();
-    await dropAnalyticsStack();
+    await clearAnalytics();
     forget();
     // A subscription the file left (a failed step) keeps a slot on the app: gone with its reader.
     for (const app of APPS)

@@ -110,3 +110,17 @@ export function stepTimer(): {
   };
   return { times, timed };
 }
+
+/** The analytics layer off toucan: stack, volume, script, timer, state (test setup, by hand). */
+export const clearAnalytics = () =>
+  onHost(
+    'toucan',
+    [
+      'command -v docker >/dev/null || exit 0',
+      'systemctl disable --now infra-analytics-sync.timer >/dev/null 2>&1',
+      'docker ps -aq --filter label=com.docker.compose.project=analytics | xargs -r docker rm -f >/dev/null',
+      'docker volume ls -q --filter label=io.infra.analytics=true | xargs -r docker volume rm >/dev/null',
+      'rm -rf /srv/infra/stacks/analytics /etc/infra/analytics /var/lib/infra-analytics /run/infra-analytics /usr/local/sbin/infra-analytics-sync /etc/systemd/system/infra-analytics-sync.*',
+      'systemctl daemon-reload; true',
+    ].join('; '),
+  );
