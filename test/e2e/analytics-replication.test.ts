@@ -314,20 +314,24 @@ describe('analytics: replication, then direct', () => {
         'toucan',
         `docker exec -i -e PGPASSWORD="$(cat /srv/infra/stacks/analytics/ro_password)" analytics-db-1 psql -X -A -t -q -v ON_ERROR_STOP=1 "host=${port.split(':')[0]} port=${port.split(':')[1]} dbname=xhosa user=analytics_ro" ${cs(sql)}`,
       );
-    // Metabase's sources (kept by the stand-in in the instance's metabase database), each added only
-    // after the stand-in connected to it for real as analytics_ro over the tailnet.
-    const [addr, published] = port.split(':');
-    expect(
-      await anSql(
-        'metabase',
-        "select string_agg(name || ' ' || (details::json->>'user') || '@' || (details::json->>'host') || ':' || (details::json->>'port'), ',' order by name) from metabase_database",
-      ),
-    ).toBe(
-      [
-        `beanstock analytics_ro@${addr}:${(await onHost('hornbill', 'docker port beanstock-db-1 5432 | head -1')).stdout.trim().split(':')[1]}`,
-        `xhosa analytics_ro@${addr}:${published}`,
-      ].join(','),
+    // Metabase's sources, read through its API as the admin (the stand-in keeps their details
+    // encrypted with MB_ENCRYPTION_SECRET_KEY, as Metabase does); each was added only after the
+    // stand-in connected to it for real as analytics_ro over the tailnet.
+    const listed = await onHost(
+      'toucan',
+      `sid=$(printf '{"username":"%s","password":"%s"}' admin@sgl.as "$(cat /srv/infra/stacks/analytics/metabase_admin_password)" | curl -s -X POST -H 'content-type: application/json' --data-binary @- http://127.0.0.1:3030/api/session | sed -n 's/.*"id": *"\\([^"]*\\)".*/\\1/p')
+curl -s -H "X-Metabase-Session: $sid" http://127.0.0.1:3030/api/database`,
     );
+    type Source = { name: string; details: { host: string; port: number; dbname: string; user: string } };
+    const sources = (JSON.parse(listed.stdout) as { data: Source[] }).data
+      .map((d) => `${d.name} ${d.details.user}@${d.details.host}:${d.details.port}/${d.details.dbname}`)
+      .sort();
+    const published = async (app: App) =>
+      (await onHost('hornbill', `docker port ${app}-db-1 5432 | head -1`)).stdout.trim();
+    expect(sources).toEqual([
+      `beanstock analytics_ro@${await published('beanstock')}/beanstock`,
+      `xhosa analytics_ro@${port}/xhosa`,
+    ]);
     expect((await direct('select count(*) from an_orders')).stdout.trim()).toBe(
       await appSql('xhosa', 'select count(*) from an_orders'),
     );
