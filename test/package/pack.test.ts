@@ -13,6 +13,7 @@ import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -32,18 +33,21 @@ let infraBin: string;
 const infra = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(infraBin, args, { cwd: tmp, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
 
-beforeAll(() => {
+// Asynchronous: pack and install take over a minute on a loaded machine, and a worker whose event
+// loop is blocked that long misses vitest's 60 s RPC timeout ("Timeout calling onTaskUpdate", an
+// unhandled error that fails the run although every test passed; seen in a rehearsal at load 20).
+beforeAll(async () => {
   tmp = mkdtempSync(path.join(tmpdir(), 'infra-pack-'));
-  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', tmp], {
+  // prepack's build chatter stays out of the report (piped, not inherited).
+  const { stdout: out } = await execa('npm', ['pack', '--json', '--pack-destination', tmp], {
     cwd: REPO,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'], // prepack's build chatter stays out of the report
+    stdin: 'ignore',
   });
   const tarball = path.join(
     tmp,
     (JSON.parse(out.slice(out.indexOf('['))) as { filename: string }[])[0]!.filename,
   );
-  execFileSync(
+  await execa(
     'npm',
     [
       'install',
@@ -55,7 +59,7 @@ beforeAll(() => {
       '--no-audit',
       '--no-fund',
     ],
-    { cwd: tmp, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: tmp, stdin: 'ignore' },
   );
   root = path.join(tmp, 'prefix', 'lib', 'node_modules', 'infra');
   infraBin = path.join(tmp, 'prefix', 'bin', 'infra');
