@@ -1,5 +1,6 @@
 import type { Change, Task } from '../engine/task.js';
 import { shCmd } from '../quote.js';
+import { sqlIdent } from './analytics-stack.js';
 import { perApp } from './lib/parse.js';
 import { psqlBatchArgv } from './postgres-app.js';
 
@@ -225,8 +226,7 @@ export function noIdentityWarnings(w: AnalyticsSourceWant, s: AnalyticsSourceSta
     );
 }
 
-const ident = (n: string) => `"${n.replaceAll('"', '""')}"`;
-const list = (names: readonly string[]) => names.map((n) => `public.${ident(n)}`).join(', ');
+const list = (names: readonly string[]) => names.map((n) => `public.${sqlIdent(n)}`).join(', ');
 const create = (r: string, attrs: string) =>
   `select 'create role ${r} with ${attrs}' where not exists (select 1 from pg_roles where rolname = '${r}') \\gexec`;
 const drop = (r: string) =>

@@ -38,6 +38,9 @@ export const analyticsSecrets = (major: number): SecretFile[] =>
  */
 export const sqlName = (app: string) => app.replace(/-/g, '_');
 
+/** A name an app's schema chose (a table), as a quoted SQL identifier: `"` doubled. */
+export const sqlIdent = (n: string) => `"${n.replaceAll('"', '""')}"`;
+
 /** Pure: the rendered compose file. */
 export function renderAnalyticsCompose(major: number): string {
   const doc = loadTemplate(ANALYTICS);

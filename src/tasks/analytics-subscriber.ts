@@ -8,6 +8,7 @@ import {
   analyticsPsqlArgv,
   FDW_ROLE,
   SUPERUSER,
+  sqlIdent,
   sqlName,
 } from './analytics-stack.js';
 
@@ -239,19 +240,17 @@ function schemaCopy(p: Publisher, tables: readonly string[]): string {
   return `PGPASSWORD="$(cat ${shq(replPasswordPath(p.app))})" ${shCmd([...compose, '-e', 'PGPASSWORD', '-e', `DB=${dbName(p.app)}`, 'db', 'sh', '-c', pipe, 'sh', ...args])}`;
 }
 
-const q = (n: string) => `"${n.replaceAll('"', '""')}"`;
-
 export function subscriberSteps(p: Publisher, s: SubscriberState) {
   const x = planSubscriber(s);
   const db = dbName(p.app);
   const steps: { script: string; stdin?: string; timeoutMs?: number }[] = [];
   const sql = (d: string, text: string) => steps.push({ script: anPsql(d, ['-f', '-']), stdin: text });
   if (!s.db) {
-    steps.push({ script: `${anPsql('postgres', ['-c', `create database ${q(db)}`])} >/dev/null` });
+    steps.push({ script: `${anPsql('postgres', ['-c', `create database ${sqlIdent(db)}`])} >/dev/null` });
     // Only the user mappings' role reads the copy (docs/analytics.md (e)).
     sql(
       'postgres',
-      `revoke connect, temporary on database ${q(db)} from public;\ngrant connect on database ${q(db)} to ${FDW_ROLE};`,
+      `revoke connect, temporary on database ${sqlIdent(db)} from public;\ngrant connect on database ${sqlIdent(db)} to ${FDW_ROLE};`,
     );
     sql(
       db,
@@ -266,7 +265,10 @@ export function subscriberSteps(p: Publisher, s: SubscriberState) {
     sql(
       db,
       x.newColumns
-        .map((c) => `alter table public.${q(c.table)} add column ${c.column.replace(/^(\S+)/, (m) => q(m))};`)
+        .map(
+          (c) =>
+            `alter table public.${sqlIdent(c.table)} add column ${c.column.replace(/^(\S+)/, (m) => sqlIdent(m))};`,
+        )
         .join('\n'),
     );
   if (x.resync) {
@@ -274,7 +276,7 @@ export function subscriberSteps(p: Publisher, s: SubscriberState) {
       db,
       `alter subscription ${subName(p.app)} disable;\nalter subscription ${subName(p.app)} set (slot_name = none);\ndrop subscription ${subName(p.app)};`,
     );
-    const names = s.tables.map((t) => `public.${q(t.name)}`);
+    const names = s.tables.map((t) => `public.${sqlIdent(t.name)}`);
     if (names.length) sql(db, `truncate ${names.join(', ')};`);
     steps.push({ script: `${anPsql(db, ['-c', `select 1`])} >/dev/null; ${dropSlot(p)}` });
   }
@@ -301,7 +303,7 @@ export function subscriberSteps(p: Publisher, s: SubscriberState) {
   if (repoint(p, s)) sql(ANALYTICS_DB, `alter server ${db} options (set dbname '${db}');`);
   for (const c of s.copies)
     steps.push({
-      script: `${anPsql('postgres', ['-c', `select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = '${c}'`])} >/dev/null; ${anPsql('postgres', ['-c', `drop database if exists ${q(c)}`])}`,
+      script: `${anPsql('postgres', ['-c', `select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = '${c}'`])} >/dev/null; ${anPsql('postgres', ['-c', `drop database if exists ${sqlIdent(c)}`])}`,
     });
   // The tables the copy has now (after a schema copy: also the new ones), in `analytics`.
   const names = [...new Set([...x.importNew, ...x.reimport])];
@@ -309,7 +311,7 @@ export function subscriberSteps(p: Publisher, s: SubscriberState) {
     const a = dbName(p.app);
     sql(
       ANALYTICS_DB,
-      `set lock_timeout = '5s';\n${x.reimport.map((t) => `drop foreign table if exists ${a}.${q(t)};`).join('\n')}\nimport foreign schema public limit to (${names.map(q).join(', ')}) from server ${a} into ${a};`,
+      `set lock_timeout = '5s';\n${x.reimport.map((t) => `drop foreign table if exists ${a}.${sqlIdent(t)};`).join('\n')}\nimport foreign schema public limit to (${names.map(sqlIdent).join(', ')}) from server ${a} into ${a};`,
     );
   }
   return steps;

@@ -1,10 +1,9 @@
 import type { Task } from '../engine/task.js';
 import { shCmd } from '../quote.js';
-import { analyticsPsqlArgv } from './analytics-stack.js';
+import { analyticsPsqlArgv, sqlIdent } from './analytics-stack.js';
 import { subName } from './analytics-subscriber.js';
 
 const anPsql = (db: string, extra: readonly string[] = []) => shCmd(analyticsPsqlArgv(db, extra));
-const q = (n: string) => `"${n.replaceAll('"', '""')}"`;
 
 /**
  * Subscriptions of apps this mode does not replicate (a mode switch, an app left out): dropped,
@@ -38,7 +37,7 @@ export function unsubscribeTask(keep: readonly string[], after: string[]): Task<
             timeoutMs: 120_000,
           },
           {
-            script: `${anPsql('postgres', ['-c', `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${db}'`])} >/dev/null; ${anPsql('postgres', ['-c', `drop database if exists ${q(db)}`])}`,
+            script: `${anPsql('postgres', ['-c', `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${db}'`])} >/dev/null; ${anPsql('postgres', ['-c', `drop database if exists ${sqlIdent(db)}`])}`,
           },
         ];
       }),
