@@ -28,6 +28,10 @@ if [ "$#" -eq 0 ]; then
   [ -f ${PULL_CONF} ] || exit 0
   while read -r a addr port keep major _; do
     case "$a" in ''|'#'*) continue;; esac
+    # An app with no copy yet (new: the night's pull makes the first) has nothing to drill, which
+    # is no failed drill: a pull that fails is the copies' own finding (backup-copy-failed/-stale).
+    ls -1 ${COPIES_DIR}/"$a" 2>/dev/null | grep -qE "^$a-[0-9]{8}T[0-9]{6}Z\\.dump\\.sha256$" ||
+      { echo "infra-backup-drill: no copy of $a yet: nothing to drill"; continue; }
     "$0" "$a" "\${major:-18}" control </dev/null || rc=1
   done < ${PULL_CONF}
   exit "$rc"
