@@ -7,6 +7,7 @@ import { sqlName } from './analytics-stack.js';
 import { type InstanceState, instanceProbe, parseInstance } from './analytics-state.js';
 import { copiesDir } from './backup-pull.js';
 import { probeFields, probes } from './lib/probe.js';
+import { timerUnit } from './lib/systemd.js';
 
 /**
  * `nightly` (docs/analytics.md (b)): the control host already holds each app's nightly dump (the
@@ -39,17 +40,8 @@ ExecStart=${SYNC_SCRIPT_PATH}
 `;
 
 /** At `analytics.sync_time`, host time (after the pull at 04:30 + up to 15 min); a missed run is made up at boot. */
-export const syncTimerUnit = (time: string) => `# Installed by infra.
-[Unit]
-Description=infra: nightly sync of the analytics layer
-
-[Timer]
-OnCalendar=*-*-* ${time}:00
-Persistent=true
-
-[Install]
-WantedBy=timers.target
-`;
+export const syncTimerUnit = (time: string) =>
+  timerUnit({ description: 'nightly sync of the analytics layer', onCalendar: `*-*-* ${time}:00` });
 
 export const runSyncScript = (app: string) => shCmd([SYNC_SCRIPT_PATH, app]);
 

@@ -4,6 +4,7 @@ import { OFFSITE_SCRIPT_PATH } from './backup-offsite.js';
 import { COPIES_DIR, PULL_CONF, PULL_KEY, PULL_KNOWN_HOSTS } from './backup-pull.js';
 import { PULL_USER } from './backup-serve.js';
 import { scratchDir } from './lib/file.js';
+import { timerUnit } from './lib/systemd.js';
 import { MANIFEST_PSQL_FLAGS, MANIFEST_SQL } from './pg-backup.js';
 
 /**
@@ -110,18 +111,11 @@ Type=oneshot
 ExecStart=${DRILL_SCRIPT_PATH}
 `;
 
-export const drillTimerUnit = `# Installed by infra.
-[Unit]
-Description=infra: weekly restore drill of the apps' backups
-
-[Timer]
-OnCalendar=Sun *-*-* 05:30:00
-RandomizedDelaySec=30m
-Persistent=true
-
-[Install]
-WantedBy=timers.target
-`;
+export const drillTimerUnit = timerUnit({
+  description: "weekly restore drill of the apps' backups",
+  onCalendar: 'Sun *-*-* 05:30:00',
+  randomizedDelay: '30m',
+});
 
 export interface DrillState {
   last: { ok: boolean; ageSec: number; name: string; detail: string } | null;

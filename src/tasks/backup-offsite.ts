@@ -3,6 +3,7 @@ import type { OffsiteSettings } from '../inventory/offsite.js';
 import { shCmd, shq } from '../quote.js';
 import { COPIES_DIR } from './backup-pull.js';
 import { scratchDir } from './lib/file.js';
+import { timerUnit } from './lib/systemd.js';
 import { PITR_DIR } from './pitr.js';
 
 /**
@@ -110,18 +111,11 @@ ExecStart=${OFFSITE_SCRIPT_PATH} backup
 `;
 
 /** After the pull (04:30 + up to 15 min), so tonight's copies go off-site tonight. */
-export const offsiteTimerUnit = `# Installed by infra.
-[Unit]
-Description=infra: nightly off-site copy of the backups
-
-[Timer]
-OnCalendar=*-*-* 05:00:00
-RandomizedDelaySec=15m
-Persistent=true
-
-[Install]
-WantedBy=timers.target
-`;
+export const offsiteTimerUnit = timerUnit({
+  description: 'nightly off-site copy of the backups',
+  onCalendar: '*-*-* 05:00:00',
+  randomizedDelay: '15m',
+});
 
 export interface OffsiteState {
   reachable: boolean;

@@ -1,6 +1,7 @@
 import { shCmd } from '../quote.js';
 import { PULL_USER } from './backup-serve.js';
 import { scratchFile } from './lib/file.js';
+import { timerUnit } from './lib/systemd.js';
 
 /**
  * The control host's side of the off-host copies (docs/apps.md "Backups"). It pulls: over the
@@ -135,15 +136,8 @@ ExecStart=${PULL_SCRIPT_PATH}
 `;
 
 /** After the apps hosts' dumps (02:30 + up to 30 min): 04:30, + up to 15 min. */
-export const pullTimerUnit = `# Installed by infra.
-[Unit]
-Description=infra: nightly copy of the apps' backups
-
-[Timer]
-OnCalendar=*-*-* 04:30:00
-RandomizedDelaySec=15m
-Persistent=true
-
-[Install]
-WantedBy=timers.target
-`;
+export const pullTimerUnit = timerUnit({
+  description: "nightly copy of the apps' backups",
+  onCalendar: '*-*-* 04:30:00',
+  randomizedDelay: '15m',
+});

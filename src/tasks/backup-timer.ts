@@ -1,6 +1,7 @@
 import type { AnyTask, Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
 import { fileTask } from './file.js';
+import { timerUnit } from './lib/systemd.js';
 import {
   BACKUP_SCRIPT,
   BACKUP_SCRIPT_PATH,
@@ -26,18 +27,11 @@ ExecStart=${runBackupScript(app, retentionDays)}
 }
 
 export function backupTimerUnit(app: string): string {
-  return `# Installed by infra.
-[Unit]
-Description=infra: nightly backup of ${app}'s PostgreSQL
-
-[Timer]
-OnCalendar=*-*-* 02:30:00
-RandomizedDelaySec=30m
-Persistent=true
-
-[Install]
-WantedBy=timers.target
-`;
+  return timerUnit({
+    description: `nightly backup of ${app}'s PostgreSQL`,
+    onCalendar: '*-*-* 02:30:00',
+    randomizedDelay: '30m',
+  });
 }
 
 /** The script shared by every app of the host (one task per host). */

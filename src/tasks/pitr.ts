@@ -1,5 +1,6 @@
 import type { Change, Task } from '../engine/task.js';
 import { shCmd, shq } from '../quote.js';
+import { timerUnit } from './lib/systemd.js';
 import { diffService, serviceTask } from './service.js';
 
 /**
@@ -134,18 +135,11 @@ EnvironmentFile=${PITR_ETC}/%i.env
 ExecStart=${BASE_SCRIPT_PATH} %i
 `;
 
-export const baseTimerUnit = `# Installed by infra.
-[Unit]
-Description=infra: nightly base backup of %i
-
-[Timer]
-OnCalendar=*-*-* 03:30:00
-RandomizedDelaySec=20m
-Persistent=true
-
-[Install]
-WantedBy=timers.target
-`;
+export const baseTimerUnit = timerUnit({
+  description: 'nightly base backup of %i',
+  onCalendar: '*-*-* 03:30:00',
+  randomizedDelay: '20m',
+});
 
 /**
  * infra-pitr-base APP (env from the unit): a base backup into a dot-name, renamed into place only
