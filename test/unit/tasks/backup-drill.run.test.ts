@@ -15,7 +15,12 @@ function weeklyDrill(apps: Record<string, string[]>) {
   const copies = path.join(t.dir, 'copies');
   const state = path.join(t.dir, 'state');
   const conf = path.join(t.dir, 'apps.conf');
-  writeFileSync(conf, Object.keys(apps).map((a) => `${a} 100.64.0.2 22 7 18\n`).join(''));
+  writeFileSync(
+    conf,
+    Object.keys(apps)
+      .map((a) => `${a} 100.64.0.2 22 7 18\n`)
+      .join(''),
+  );
   for (const [app, files] of Object.entries(apps)) {
     mkdirSync(path.join(copies, app), { recursive: true });
     for (const f of files) writeFileSync(path.join(copies, app, f), '');
@@ -24,13 +29,18 @@ function weeklyDrill(apps: Record<string, string[]>) {
   const script = path.join(t.dir, 'infra-backup-drill');
   writeFileSync(
     script,
-    DRILL_SCRIPT.replaceAll(PULL_CONF, conf).replaceAll(COPIES_DIR, copies).replaceAll(DRILL_STATE_DIR, state),
+    DRILL_SCRIPT.replaceAll(PULL_CONF, conf)
+      .replaceAll(COPIES_DIR, copies)
+      .replaceAll(DRILL_STATE_DIR, state),
   );
   chmodSync(script, 0o755); // the no-argument run calls itself ("$0") once per app
   let code = 0;
   let out = '';
   try {
-    out = execFileSync('dash', [script], { env: { PATH: `${t.bin}:/usr/bin:/bin` }, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    out = execFileSync('dash', [script], {
+      env: { PATH: `${t.bin}:/usr/bin:/bin` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).toString();
   } catch (e) {
     code = (e as { status: number }).status;
     out = String((e as { stdout: Buffer }).stdout);
