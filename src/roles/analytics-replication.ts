@@ -2,7 +2,8 @@ import { factsOf, type HostFacts } from '../engine/facts.js';
 import type { AnyTask } from '../engine/task.js';
 import type { AnalyticsSettings, Inventory } from '../inventory/types.js';
 import { analyticsSecretsTask } from '../tasks/analytics-secrets.js';
-import { analyticsSubscriberTask, type Publisher } from '../tasks/analytics-subscriber.js';
+import { analyticsSubscriberTask } from '../tasks/analytics-subscriber.js';
+import type { Publisher } from '../tasks/analytics-subscriber-state.js';
 import { unsubscribeTask } from '../tasks/analytics-unsubscribe.js';
 import { pgPort } from '../tasks/postgres-app.js';
 

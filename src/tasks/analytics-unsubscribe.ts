@@ -1,7 +1,7 @@
 import type { Task } from '../engine/task.js';
 import { shCmd } from '../quote.js';
 import { analyticsPsqlArgv, sqlIdent } from './analytics-stack.js';
-import { subName } from './analytics-subscriber.js';
+import { subName } from './analytics-subscriber-state.js';
 
 const anPsql = (db: string, extra: readonly string[] = []) => shCmd(analyticsPsqlArgv(db, extra));
 

@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  diffSubscriber,
-  type Publisher,
-  parseSubscriber,
-  subscriberSteps,
-} from '../../../src/tasks/analytics-subscriber.js';
+import { diffSubscriber, subscriberSteps } from '../../../src/tasks/analytics-subscriber.js';
+import { type Publisher, parseSubscriber } from '../../../src/tasks/analytics-subscriber-state.js';
 
 const P: Publisher = { app: 'my-app', host: 'hornbill', address: '100.64.0.2', port: 15401 };
 const base = [
