@@ -1,6 +1,6 @@
 import { shCmd, shq } from '../quote.js';
 import { replPasswordPath } from './analytics-secrets.js';
-import { PUBLICATION, REPL_ROLE, slotName } from './analytics-source.js';
+import { PUBLICATION, REPL_ROLE, slotName } from './analytics-source-state.js';
 import { ANALYTICS_DB, analyticsExec, analyticsPsqlArgv, sqlName } from './analytics-stack.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { Change, Task } from '../engine/task.js';
 import { shCmd, shq } from '../quote.js';
 import { replPasswordPath } from './analytics-secrets.js';
-import { PUBLICATION, REPL_ROLE, slotName } from './analytics-source.js';
+import { PUBLICATION, REPL_ROLE, slotName } from './analytics-source-state.js';
 import { ANALYTICS_DB, FDW_ROLE, SUPERUSER, sqlIdent } from './analytics-stack.js';
 import {
   anPsql,

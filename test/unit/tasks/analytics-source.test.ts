@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type AnalyticsSourceState,
   type AnalyticsSourceWant,
   analyticsSourceTask,
   diffAnalyticsSource,
   noIdentityWarnings,
-  parseAnalyticsSource,
   RO_CONFIG,
   sourceSql,
 } from '../../../src/tasks/analytics-source.js';
+import {
+  type AnalyticsSourceState,
+  parseAnalyticsSource,
+} from '../../../src/tasks/analytics-source-state.js';
 
 const V = 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy';
 const probe = [
