@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeApiError, retryDelay } from '../../../src/cloudflare/errors.js';
-import { type DesiredTunnel, desiredIngress, planTunnel } from '../../../src/cloudflare/plan.js';
+import { type DesiredTunnel, planTunnel } from '../../../src/cloudflare/plan.js';
+import { desiredIngress } from '../../../src/cloudflare/plan-ingress.js';
 import { APP_NAME, type CfState, DNS_COMMENT, POLICY_NAME } from '../../../src/cloudflare/state.js';
 
 const TID = '6ff42ae2-765d-4adf-8112-31c55c1551ef';
