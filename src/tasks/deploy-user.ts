@@ -1,6 +1,5 @@
 import type { Change, Task } from '../engine/task.js';
 import { shq } from '../quote.js';
-import { DEPLOY_USER } from './dokploy-remote.js';
 import { atomicWrite, base64Of, fromBase64 } from './lib/file.js';
 import { keyValues } from './lib/parse.js';
 
@@ -12,6 +11,7 @@ import { keyValues } from './lib/parse.js';
  * FORMAT). UFW already closes public SSH; `from=` holds even if the firewall does not.
  * infra owns the whole authorized_keys file of this user.
  */
+export const DEPLOY_USER = 'dokploy';
 export const DEPLOY_HOME = `/home/${DEPLOY_USER}`;
 const KEYS = `${DEPLOY_HOME}/.ssh/authorized_keys`;
 

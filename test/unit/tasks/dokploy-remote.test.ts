@@ -14,18 +14,20 @@ import {
   parseDeployUser,
 } from '../../../src/tasks/deploy-user.js';
 import { answer, diffApiKey, dokployApiKeyTask, parseApiKey } from '../../../src/tasks/dokploy-api.js';
+import { remoteTasks } from '../../../src/tasks/dokploy-remote.js';
 import {
   type DesiredServer,
   type DokployServer,
-  diffServers,
-  diffSshKey,
-  orphanServers,
   parseRemote,
   type RemoteState,
-  remoteTasks,
+} from '../../../src/tasks/dokploy-remote-state.js';
+import {
+  diffServers,
+  orphanServers,
   serversScript,
   unreachable,
-} from '../../../src/tasks/dokploy-remote.js';
+} from '../../../src/tasks/dokploy-servers.js';
+import { diffSshKey } from '../../../src/tasks/dokploy-ssh-key.js';
 
 const DIR = '/srv/infra/stacks/dokploy';
 const HB: DesiredServer = { name: 'hornbill', ipAddress: '100.77.0.11', port: 22, username: 'dokploy' };
