@@ -8,14 +8,13 @@ import {
   desiredServices,
   diffDokploy,
   NETWORK,
-  parseServiceSpec,
   SECRET_LABEL,
-  specDelta,
   TRAEFIK_CONTAINER,
 } from './dokploy-services.js';
 import { sections } from './lib/parse.js';
 import { refusal } from './lib/refuse.js';
 import { STACK_IMAGES } from './stack-images.js';
+import { parseServiceSpec, specDelta } from './swarm-spec.js';
 
 /** How long apply waits for Dokploy to answer (its own wait-for-postgres allows 120 s). */
 export const DOKPLOY_WAIT_SEC = 150;

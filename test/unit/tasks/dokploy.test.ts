@@ -7,12 +7,10 @@ import {
   desiredServices,
   diffDokploy,
   PG_SERVICE,
-  parseServiceSpec,
-  type ServiceSpec,
-  specDelta,
 } from '../../../src/tasks/dokploy-services.js';
 import { applyDokploy, parseDokploy } from '../../../src/tasks/dokploy-task.js';
 import { STACK_IMAGES } from '../../../src/tasks/stack-images.js';
+import { parseServiceSpec, type ServiceSpec, specDelta } from '../../../src/tasks/swarm-spec.js';
 import { dockerUserBlock } from '../../../src/tasks/ufw-docker.js';
 
 const [pg, app] = desiredServices() as [ServiceSpec, ServiceSpec];
