@@ -1,4 +1,5 @@
 import { shCmd } from '../quote.js';
+import { RO_ROLE } from './analytics-stack.js';
 import { psqlBatchArgv } from './postgres-app.js';
 
 /**
@@ -7,7 +8,9 @@ import { psqlBatchArgv } from './postgres-app.js';
  * pure parser.
  */
 export const REPL_ROLE = 'infra_analytics';
-export const RO_ROLE = 'analytics_ro';
+
+/** The analytics instance's read-only role; direct mode makes the same role on each app. */
+export { RO_ROLE };
 export const PUBLICATION = 'infra_analytics';
 export const slotName = (app: string) => `analytics_${app.replaceAll('-', '_')}`;
 
