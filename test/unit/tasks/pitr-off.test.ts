@@ -1,4 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadInventory } from '../../../src/inventory/load.js';
+import { pitrRoleTasks } from '../../../src/roles/pitr.js';
 import {
   diffLeftovers,
   diffOff,
@@ -97,5 +102,44 @@ describe("PITR off, apps host: the slot and role left in the app's PostgreSQL", 
       /drop role infra_wal' where exists .* and not exists \(select 1 from pg_replication_slots where slot_name = 'infra_pitr'\) \\gexec/,
     );
     expect(offSql).not.toMatch(/pg_terminate_backend/);
+  });
+});
+
+describe('PITR off in the hosts plans', () => {
+  const REPO = path.resolve(import.meta.dirname, '../../..');
+  const V = 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy';
+  const inventory = (pitr: string[]) => {
+    const inv = loadInventory(path.join(REPO, 'inventory.yaml'), { requireSecrets: false, env: {} });
+    inv.stateDir = mkdtempSync(path.join(tmpdir(), 'infra-pitr-off-'));
+    writeFileSync(
+      path.join(inv.stateDir, 'hosts.json'),
+      JSON.stringify({
+        toucan: { tailnetAddress: '100.64.0.1', pitrVerifiers: { xhosa: V, docflow: V } },
+        hornbill: { tailnetAddress: '100.64.0.2', pitrSources: { xhosa: V, docflow: V } },
+      }),
+    );
+    for (const a of inv.apps) a.pitr = pitr.includes(a.name);
+    return inv;
+  };
+  const ids = (inv: ReturnType<typeof inventory>, host: string, only?: string) =>
+    pitrRoleTasks(inv, host, {}, { only }).map((t) => t.id);
+
+  it('the control host always looks for leftovers, keeping the apps still on; a restore does not', () => {
+    const inv = inventory(['docflow']);
+    expect(ids(inv, 'toucan')).toContain('pitr:leftover');
+    expect(ids(inv, 'toucan')).not.toContain('pitr:xhosa:ready');
+    const task = pitrRoleTasks(inv, 'toucan', {}).find((t) => t.id === 'pitr:leftover')!;
+    const out = 'file xhosa env\nfile docflow env\nunit docflow infra-pitr-wal@.service active';
+    expect(task.diff(task.parse(out)).map((c) => c.actual)).toEqual(['xhosa.env']);
+    expect(ids(inventory([]), 'toucan')).toEqual(['pitr:leftover']);
+    expect(ids(inv, 'toucan', 'docflow')).not.toContain('pitr:leftover');
+  });
+
+  it("an apps host checks each of its apps with PITR off, after the apps' stacks", () => {
+    const inv = inventory(['docflow']);
+    const off = inv.apps.filter((a) => a.host === 'hornbill' && a.name !== 'docflow').map((a) => a.name);
+    expect(off).toContain('xhosa');
+    expect(ids(inv, 'hornbill')).toEqual(['pitr-source', ...off.map((a) => `pitr-source:${a}:off`)]);
+    expect(ids(inv, 'hornbill', 'xhosa')).toEqual(['pitr-source']);
   });
 });
