@@ -238,7 +238,8 @@ id=$(api http://127.0.0.1:3000/api/server.all | jq -r '.[] | select(.name == "he
     // heron first, while toucan still streams: the slot is active, so it waits for toucan.
     const early = await lab('check', 'heron', '--json');
     expect(early.code, early.all.slice(-2000)).toBe(2);
-    expect(findings(early.stdout)).toEqual(['pitr-source:xhosa:off pitr-leftover']);
+    expect(findings(early.stdout)).toEqual(['pitr-source:xhosa:off waiting']);
+    expect(early.stdout).toMatch(/waiting for toucan: run infra apply toucan/);
     expect(early.stdout).toMatch(/toucan still streams its WAL \(slot infra_pitr active\)/);
     expect(await sql('xhosa', "select active from pg_replication_slots where slot_name = 'infra_pitr'")).toBe(
       't',
