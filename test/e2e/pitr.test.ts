@@ -3,6 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
+import { forgetPitr } from './bootstrap-helpers.js';
 import {
   containerOf,
   ensureLab,
@@ -92,6 +93,8 @@ id=$(api http://127.0.0.1:3000/api/server.all | jq -r '.[] | select(.name == "he
     resetInventory(BASE);
     await ensureLab();
     await stopPitr();
+    // A previous run's: its roles and toucan's secrets are gone (PITR turned off at its end).
+    forgetPitr();
     await timed('setup', async () => {
       // toucan makes the secrets, hornbill sets up the roles, toucan starts streaming. Once a
       // receiver is started, its base-backup task is probed again: whatever WAL already arrived,
