@@ -21,6 +21,7 @@ import {
   walServiceUnit,
 } from '../tasks/pitr.js';
 import { GAP_SCRIPT, gapTask } from '../tasks/pitr-gap.js';
+import { pitrLeftoverTask, pitrOffTask } from '../tasks/pitr-off.js';
 import { pitrSourcesTask } from '../tasks/pitr-source.js';
 import { pgPort } from '../tasks/postgres-app.js';
 import { serviceTask } from '../tasks/service.js';
@@ -67,7 +68,10 @@ export function pitrTargets(inv: Inventory, given?: HostFacts): PitrTarget[] {
 
 function controlTasks(inv: Inventory, f: Foundation, facts: HostFacts, only?: string): AnyTask[] {
   const apps = inv.apps.filter((a) => a.pitr);
-  if (apps.length === 0) return [];
+  // PITR turned off (or the app gone): its receiver and timer stopped, its files removed; the
+  // archive stays (tasks/pitr-off.ts). Not in a restore's run, which is about one app alone.
+  const leftover = only ? [] : [pitrLeftoverTask(apps.map((a) => a.name))];
+  if (apps.length === 0) return leftover;
   const pre = idsOf(f.tailscale, f.docker);
   // The secret and the unit files need nothing else; only the receivers need Docker and the tailnet.
   const secrets = pitrSecretsTask(apps.map((a) => a.name).sort(), []);
@@ -99,7 +103,7 @@ function controlTasks(inv: Inventory, f: Foundation, facts: HostFacts, only?: st
     const timer = serviceTask(`${BASE_UNIT}@${t.app}.timer`, [...shared, env.id]);
     return [ready, env, gap, wal, timer, pitrBaseBackupTask(t.app, [wal.id])];
   });
-  return [secrets, script, start, ...units, ...perApp];
+  return [secrets, script, start, ...units, ...perApp, ...leftover];
 }
 
 function appsTasks(
@@ -108,16 +112,23 @@ function appsTasks(
   appStacks: readonly AnyTask[],
   facts: HostFacts,
   appPg: readonly string[],
+  only?: string,
 ): AnyTask[] {
   const control = inv.hosts.find((h) => h.role === 'control');
   if (!control) return [];
+  // An app here with PITR off: its slot and role, dropped once the control host stopped streaming.
+  const off = only
+    ? []
+    : inv.apps
+        .filter((a) => !a.pitr && a.host === host.name)
+        .map((a) => pitrOffTask(a.name, control.name, idsOf(...appStacks)));
   const known = facts.of(control.name);
   const address = known?.tailnetAddress;
   const verifiers = known?.pitrVerifiers ?? {};
   const apps = inv.apps
     .filter((a) => a.pitr && a.host === host.name && verifiers[a.name])
     .map((a) => ({ app: a.name, verifier: verifiers[a.name]!, cap: a.pitrWalCap ?? DEFAULT_WAL_CAP }));
-  if (!address) return [];
+  if (!address) return off;
   // No app streams from here (PITR turned off): the task with no app learns an empty list, so the
   // control host stops counting on the pg_hba lines this host's block no longer has.
   return [
@@ -125,6 +136,7 @@ function appsTasks(
       ...idsOf(...appStacks),
       ...appPg,
     ]),
+    ...off,
   ];
 }
 
@@ -144,6 +156,6 @@ export function pitrRoleTasks(
   const host = inv.hosts.find((h) => h.name === hostName);
   const facts = factsOf(inv.stateDir, o.facts);
   if (host?.role === 'control') return controlTasks(inv, f, facts, o.only);
-  if (host?.role === 'apps') return appsTasks(inv, host, o.appStacks ?? [], facts, o.appPg ?? []);
+  if (host?.role === 'apps') return appsTasks(inv, host, o.appStacks ?? [], facts, o.appPg ?? [], o.only);
   return [];
 }

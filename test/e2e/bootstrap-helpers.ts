@@ -1,10 +1,25 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { changedCount, INVENTORY, infra, onHost, REPO, type Run, WORK } from './harness.js';
 
 /** Where `infra lab up` keeps the lab for the work inventory (see src/inventory/lab-overlay.ts). */
 export const LAB_DIR = path.join(WORK, '.infra', 'lab');
+
+/**
+ * What infra learned of PITR (toucan's verifiers, hornbill's ready apps) goes too: a later file's
+ * first `apply toucan` would otherwise start a receiver for an apps host not set up again yet.
+ */
+export const forgetPitr = () => {
+  const file = path.join(LAB_DIR, 'hosts.json');
+  if (!existsSync(file)) return;
+  const learned = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>;
+  for (const facts of Object.values(learned)) {
+    delete facts.pitrVerifiers;
+    delete facts.pitrSources;
+  }
+  writeFileSync(file, `${JSON.stringify(learned, null, 2)}\n`);
+};
 
 interface LabJson {
   keyFile: string;

@@ -1,10 +1,10 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { removeAppText } from '../../src/inventory/edit.js';
-import { LAB_DIR } from './bootstrap-helpers.js';
+import { forgetPitr } from './bootstrap-helpers.js';
 import { containerOf, ensureLab, infra, onHost, REPO, resetInventory, stepTimer } from './harness.js';
 
 /**
@@ -103,20 +103,6 @@ const startToucan = async () => {
 };
 const { times, timed } = stepTimer();
 
-/**
- * What infra learned of PITR (toucan's verifiers, hornbill's ready apps) goes too: a later file's
- * first `apply toucan` would otherwise start a receiver for an apps host not set up again yet.
- */
-const forgetPitr = () => {
-  const file = path.join(LAB_DIR, 'hosts.json');
-  if (!existsSync(file)) return;
-  const learned = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, unknown>>;
-  for (const facts of Object.values(learned)) {
-    delete facts.pitrVerifiers;
-    delete facts.pitrSources;
-  }
-  writeFileSync(file, `${JSON.stringify(learned, null, 2)}\n`);
-};
 /** beanstock's stack before this file ran: kept with its PITR setup undone, or removed again. */
 let stackBefore = true;
 const clearToucan = () =>

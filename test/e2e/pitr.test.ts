@@ -3,7 +3,17 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
-import { containerOf, ensureLab, infra, onHost, REPO, resetInventory, stepTimer } from './harness.js';
+import { forgetPitr } from './bootstrap-helpers.js';
+import {
+  containerOf,
+  ensureLab,
+  infra,
+  inventoryText,
+  onHost,
+  REPO,
+  resetInventory,
+  stepTimer,
+} from './harness.js';
 
 /**
  * Issue 18 on the lab, REAL PostgreSQL 16, 17 and 18: every app's WAL streamed to toucan by
@@ -74,7 +84,7 @@ id=$(api http://127.0.0.1:3000/api/server.all | jq -r '.[] | select(.name == "he
     for (const app of Object.keys(APPS))
       await onHost(
         'hornbill',
-        `docker exec ${app}-db-1 psql -U ${app} -d ${app} -Atc "select pg_drop_replication_slot('infra_pitr') from pg_replication_slots where slot_name = 'infra_pitr'" 2>/dev/null; true`,
+        `docker exec ${app}-db-1 psql -U ${app} -d ${app} -Atc "select pg_drop_replication_slot('infra_pitr') from pg_replication_slots where slot_name = 'infra_pitr'" -c 'drop role if exists infra_wal' 2>/dev/null; true`,
       );
     await lab('apply', 'toucan');
   });
@@ -83,6 +93,8 @@ id=$(api http://127.0.0.1:3000/api/server.all | jq -r '.[] | select(.name == "he
     resetInventory(BASE);
     await ensureLab();
     await stopPitr();
+    // A previous run's: its roles and toucan's secrets are gone (PITR turned off at its end).
+    forgetPitr();
     await timed('setup', async () => {
       // toucan makes the secrets, hornbill sets up the roles, toucan starts streaming. Once a
       // receiver is started, its base-backup task is probed again: whatever WAL already arrived,
@@ -219,5 +231,78 @@ id=$(api http://127.0.0.1:3000/api/server.all | jq -r '.[] | select(.name == "he
     expect(nowhere.all).toMatch(/--to "toucan": expected an apps host of .*\(hornbill, heron\)/);
     for (const r of [early, bad, nowhere]) expect(r.all).not.toMatch(/\n\s+at .*:\d+:\d+\)/);
     expect(await rows('beanstock')).toBe(1000);
+  });
+
+  it('PITR turned off for xhosa (docflow kept): toucan stops its receiver and keeps the archive, heron drops the slot once inactive', async () => {
+    const inv = parseDocument(inventoryText());
+    inv.deleteIn(['apps', 'xhosa', 'pitr']);
+    resetInventory(inv.toString());
+    const findings = (stdout: string) => mine(stdout, 'findings').map((c) => `${c.task} ${c.kind}`);
+    // heron first, while toucan still streams: the slot is active, so it waits for toucan.
+    const early = await lab('check', 'heron', '--json');
+    expect(early.code, early.all.slice(-2000)).toBe(2);
+    expect(findings(early.stdout)).toEqual(['pitr-source:xhosa:off waiting']);
+    expect(early.stdout).toMatch(/waiting for toucan: run infra apply toucan/);
+    expect(early.stdout).toMatch(/toucan still streams its WAL \(slot infra_pitr active\)/);
+    expect(await sql('xhosa', "select active from pg_replication_slots where slot_name = 'infra_pitr'")).toBe(
+      't',
+    );
+
+    const seenToucan = await lab('check', 'toucan', '--json');
+    expect(findings(seenToucan.stdout)).toEqual(['pitr:leftover pitr-leftover']);
+    const t = await timed('off: apply toucan', () => lab('apply', 'toucan', '--json'));
+    expect(t.code, t.all.slice(-3000)).toBe(0);
+    expect(mine(t.stdout, 'changes').map((c) => `${c.task} ${c.kind}`)).toEqual([
+      'pitr:leftover pitr-leftover',
+    ]);
+    expect(t.stdout).toMatch(/its archive in \/var\/backups\/infra-pitr\/xhosa is kept/);
+    // The walsender ends when pg_receivewal's connection closes: a moment after the unit stopped.
+    let active = 't';
+    for (let i = 0; i < 30 && active === 't'; i++) {
+      active = await sql('xhosa', "select active from pg_replication_slots where slot_name = 'infra_pitr'");
+      if (active === 't') await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(active).toBe('f');
+    const h = await timed('off: apply heron', () => lab('apply', 'heron', '--json'));
+    expect(h.code, h.all.slice(-3000)).toBe(0);
+    expect(mine(h.stdout, 'changes').map((c) => `${c.task} ${c.kind}`)).toEqual([
+      'pitr-source:xhosa:off pitr-leftover',
+    ]);
+
+    const units = await onHost(
+      'toucan',
+      'for u in infra-pitr-wal@xhosa.service infra-pitr-base@xhosa.timer; do echo "$(systemctl is-active $u) $(systemctl is-enabled $u 2>/dev/null || true)"; done; ls /etc/infra/pitr | grep -c "^xhosa\\." || true; ls /var/backups/infra-pitr/xhosa/wal | grep -cE "^[0-9A-F]{24}"; ls /var/backups/infra-pitr/xhosa/base/*/base.tar.gz | wc -l',
+    );
+    const [wal, timer, files, segments, bases] = units.stdout.trim().split('\n');
+    expect(wal).toBe('inactive disabled');
+    expect(timer).toBe('inactive disabled');
+    expect(files).toBe('0');
+    expect(Number(segments), 'the WAL archive is kept').toBeGreaterThan(0);
+    expect(Number(bases), 'the base backups are kept').toBeGreaterThan(0);
+    expect(
+      await sql('xhosa', "select count(*) from pg_replication_slots where slot_name = 'infra_pitr'"),
+    ).toBe('0');
+    expect(await sql('xhosa', "select count(*) from pg_roles where rolname = 'infra_wal'")).toBe('0');
+    expect(
+      await sql('xhosa', "select count(*) from pg_hba_file_rules where 'infra_wal' = any(user_name)"),
+    ).toBe('0');
+    // docflow still streams.
+    expect(
+      await sql('docflow', "select active from pg_replication_slots where slot_name = 'infra_pitr'"),
+    ).toBe('t');
+    expect((await onHost('toucan', 'systemctl is-active infra-pitr-wal@docflow.service')).stdout.trim()).toBe(
+      'active',
+    );
+
+    for (const host of ['toucan', 'heron']) {
+      const again = await timed(`off: apply ${host} again`, () => lab('apply', host, '--json'));
+      expect(again.code, again.all.slice(-2000)).toBe(0);
+      expect(mine(again.stdout, 'changes'), again.stdout).toEqual([]);
+      const seen = await lab('check', host, '--json');
+      expect(findings(seen.stdout), seen.stdout).toEqual([]);
+      // What else check says of the host (not this file's): noted for the timings' reader.
+      console.log(`check ${host} after PITR off: exit ${seen.code}, ${seen.stdout.length} bytes`);
+      expect(seen.code, seen.stdout.slice(-2000)).toBe(0);
+    }
   });
 });
