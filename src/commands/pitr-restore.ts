@@ -19,6 +19,7 @@ import {
   parseBases,
   prepareScript,
   recoverScript,
+  revertScript,
   rotateScript,
   stageScript,
 } from '../tasks/pitr-restore.js';
@@ -110,11 +111,25 @@ export async function restoreAt(
       const kept = await s.run(prepareScript(name, app.postgres, base.stamp, keep), 'preparing the data', {
         timeoutMs: 3_600_000,
       });
-      if (kept.includes('kept')) s.out.line(`${target}: kept the old volume as ${keep}`);
-      const out = await s.run(recoverScript(name, app.postgres, at), 'the recovery', {
-        timeoutMs: 3_600_000,
-      });
-      return /replayed (\S+)/.exec(out)?.[1] ?? 'unknown';
+      const hadVolume = kept.includes('kept');
+      if (hadVolume) s.out.line(`${target}: kept the old volume as ${keep}`);
+      try {
+        const out = await s.run(recoverScript(name, app.postgres, at), 'the recovery', {
+          timeoutMs: 3_600_000,
+        });
+        return /replayed (\S+)/.exec(out)?.[1] ?? 'unknown';
+      } catch (e) {
+        // A failed restore changes nothing: the data and the stack as they were, the receiver on.
+        await s.run(revertScript(name, app.postgres, hadVolume ? keep : null), `putting ${name} back`);
+        await withControl(inv, (t) =>
+          t.exec(`systemctl start ${shq(`infra-pitr-wal@${name}.service`)} 2>/dev/null || true`),
+        );
+        const msg = (e as Error).message;
+        const past = /recovery ended before configured recovery target/.test(msg)
+          ? ` (the moment is after the last WAL ${control} received: --at latest restores all there is)`
+          : '';
+        throw new InfraError(`${msg}; nothing changed: ${name} on ${target} is as it was${past}`);
+      }
     },
     { inv, app: moved },
   );

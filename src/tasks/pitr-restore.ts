@@ -1,8 +1,9 @@
 import { InfraError } from '../errors.js';
 import { shCmd, shq } from '../quote.js';
+import { composeCmd } from './compose-stack.js';
 import { base64Output } from './lib/file.js';
 import { pitrDir } from './pitr.js';
-import { dataMount, imageOf, volumeName } from './postgres-app.js';
+import { appDir, dataMount, imageOf, volumeName } from './postgres-app.js';
 
 /**
  * `infra restore NAME --at TIME|latest`, the pure half: which archive and base backup, and the
@@ -179,13 +180,33 @@ i=0
 while :; do
   r=$(${q('select pg_is_in_recovery()')} 2>/dev/null || true)
   [ "$r" = f ] && break
-  if [ "$(docker inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" != true ]; then docker logs --tail 5 "$c" >&2; docker rm -f "$c" >/dev/null 2>&1; exit 1; fi
+  if [ "$(docker inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" != true ]; then why=$(docker logs "$c" 2>&1 | grep -E 'FATAL|PANIC' | tail -n 1 | sed -E 's/^.*(FATAL|PANIC): *//'); [ -n "$why" ] || why=$(docker logs --tail 3 "$c" 2>&1 | tr '\\n' ' '); echo "$why" >&2; docker rm -f "$c" >/dev/null 2>&1; exit 1; fi
   i=$((i + 1)); [ "$i" -lt 1200 ] || { docker logs --tail 5 "$c" >&2; docker rm -f "$c" >/dev/null; echo 'recovery did not finish in 10 minutes' >&2; exit 1; }
   sleep 0.5
 done
 echo "replayed $(${q("select coalesce(to_char(pg_last_xact_replay_timestamp() at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'nothing')")})"
 docker stop -t 60 "$c" >/dev/null && docker rm "$c" >/dev/null
 rm -rf ${shq(stageDir(app))}`;
+}
+
+/**
+ * Shell (target host), after a failed recovery: the app as it was before the restore, so a failed
+ * restore changes nothing. The kept copy goes back into the volume and is removed (`keep` null:
+ * the host had no volume, the one the restore made goes); the staged archive goes; the app's stack,
+ * if the host has one, starts again.
+ */
+export function revertScript(app: string, major: number, keep: string | null): string {
+  const vol = volumeName(app, major);
+  const back = keep
+    ? `${shCmd(['docker', 'run', '--rm', '-v', `${keep}:/from:ro`, '-v', `${vol}:/to`, '--entrypoint', 'sh', imageOf(major), '-c', 'find /to -mindepth 1 -delete && cp -a /from/. /to/'])}
+docker volume rm ${shq(keep)} >/dev/null`
+    : `docker volume rm -f ${shq(vol)} >/dev/null`;
+  return `set -e
+docker rm -f ${shq(RECOVERY_CONTAINER(app))} >/dev/null 2>&1 || true
+${back}
+rm -rf ${shq(stageDir(app))}
+if [ -f ${shq(`${appDir(app)}/compose.yaml`)} ]; then ${composeCmd(app, appDir(app), 'up', '-d')} >/dev/null 2>&1; fi
+echo "put back as it was"`;
 }
 
 /** Shell (control host): the archive set aside (its history stays restorable), streaming anew. */

@@ -163,8 +163,23 @@ id=$(api http://127.0.0.1:3000/api/server.all | jq -r '.[] | select(.name == "he
     await new Promise((r) => setTimeout(r, 1500));
     const noted = new Date().toISOString();
     await new Promise((r) => setTimeout(r, 1500));
-    for (const app of Object.keys(APPS) as App[])
-      await sql(app, "INSERT INTO beans SELECT g, 'bean ' || g FROM generate_series(1001, 1500) g");
+    // beanstock's rows first, and on toucan before the kill: `--at noted` below needs WAL after
+    // the noted moment (PostgreSQL stops short of a target past its last WAL; the case after this
+    // one proves that). pg_receivewal reports what it wrote at its status interval (10 s).
+    const more = "INSERT INTO beans SELECT g, 'bean ' || g FROM generate_series(1001, 1500) g";
+    await sql('beanstock', more);
+    const lsn = await sql('beanstock', 'select pg_current_wal_lsn()');
+    let received = 'f';
+    for (let i = 0; i < 60 && received !== 't'; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      received = await sql(
+        'beanstock',
+        `select coalesce(bool_or(write_lsn >= '${lsn}'), false) from pg_stat_replication`,
+      );
+    }
+    expect(received, `toucan did not receive beanstock's WAL up to ${lsn}`).toBe('t');
+    // The other two are killed right after their commit: they measure the recovery point.
+    for (const app of ['xhosa', 'docflow'] as const) await sql(app, more);
     await execa('docker', ['kill', containerOf('hornbill')]);
     const killedAt = Date.now();
 
@@ -217,6 +232,36 @@ id=$(api http://127.0.0.1:3000/api/server.all | jq -r '.[] | select(.name == "he
     const pruned = await lab('restore', 'beanstock', '--prune', '--yes');
     expect(pruned.code, pruned.all).toBe(0);
     expect(pruned.all).toMatch(/removed beanstock-pg18-before-pitr-/);
+  });
+
+  it('a moment after the last WAL toucan received: the restore fails with PostgreSQL`s reason and changes nothing', async () => {
+    await onHost('toucan', 'systemctl stop infra-pitr-wal@beanstock.service');
+    await sql('beanstock', "INSERT INTO beans SELECT g, 'late ' || g FROM generate_series(1001, 1010) g");
+    await new Promise((r) => setTimeout(r, 1500));
+    const r = await timed('restore beanstock past the archive', () =>
+      lab('restore', 'beanstock', '--at', new Date().toISOString(), '--yes'),
+    );
+    expect(r.code, r.all.slice(-3000)).toBe(1);
+    expect(r.all).toMatch(/recovery ended before configured recovery target was reached/);
+    expect(r.all).toMatch(
+      /nothing changed: beanstock on heron is as it was \(the moment is after the last WAL toucan received/,
+    );
+    expect(r.all).not.toMatch(/\n\s+at .*:\d+:\d+\)/);
+    // As it was: the rows written since, the stack serving them, no copy or staged archive left,
+    // and the receiver streaming again.
+    expect(await rows('beanstock')).toBe(1010);
+    const left = await onHost(
+      'heron',
+      'docker volume ls -q | grep -c before-pitr; ls /var/backups/infra-pitr-restore 2>/dev/null | wc -l',
+    );
+    expect(left.stdout.trim().split('\n')).toEqual(['0', '0']);
+    let state = '';
+    for (let i = 0; i < 30 && state !== 'active'; i++) {
+      state = (await onHost('toucan', 'systemctl is-active infra-pitr-wal@beanstock.service')).stdout.trim();
+      if (state !== 'active') await new Promise((res) => setTimeout(res, 1000));
+    }
+    expect(state).toBe('active');
+    await sql('beanstock', 'DELETE FROM beans WHERE id > 1000');
   });
 
   it('refuses a moment before the first base backup, and bad input, with one line and no change', async () => {
