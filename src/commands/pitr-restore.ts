@@ -120,11 +120,17 @@ export async function restoreAt(
         return /replayed (\S+)/.exec(out)?.[1] ?? 'unknown';
       } catch (e) {
         // A failed restore changes nothing: the data and the stack as they were, the receiver on.
-        await s.run(revertScript(name, app.postgres, hadVolume ? keep : null), `putting ${name} back`);
+        const msg = (e as Error).message;
+        try {
+          await s.run(revertScript(name, app.postgres, hadVolume ? keep : null), `putting ${name} back`);
+        } catch (r) {
+          throw new InfraError(
+            `${msg}; putting ${name} back failed too: ${(r as Error).message}${hadVolume ? `; its data before the restore is in the volume ${keep}` : ''}`,
+          );
+        }
         await withControl(inv, (t) =>
           t.exec(`systemctl start ${shq(`infra-pitr-wal@${name}.service`)} 2>/dev/null || true`),
         );
-        const msg = (e as Error).message;
         const past = /recovery ended before configured recovery target/.test(msg)
           ? ` (the moment is after the last WAL ${control} received: --at latest restores all there is)`
           : '';
