@@ -46,17 +46,20 @@ export function parseLeftovers(out: string): Record<string, string[]> {
   return m;
 }
 
+/** Pure: the apps with PITR state here that are not `wanted` (apps with `pitr: true`), sorted. */
+const leftoverApps = (wanted: readonly string[], m: Record<string, string[]>) =>
+  Object.keys(m)
+    .filter((app) => !wanted.includes(app))
+    .sort();
+
 /** Pure: every app with PITR state here that is not one of `wanted` (apps with `pitr: true`). */
 export function diffLeftovers(wanted: readonly string[], m: Record<string, string[]>): Change[] {
-  return Object.keys(m)
-    .filter((app) => !wanted.includes(app))
-    .sort()
-    .map((app) => ({
-      summary: `point-in-time recovery is off for ${app}: stop and disable its WAL receiver and base-backup timer, remove its files in ${PITR_ETC} (its archive in ${PITR_DIR}/${app} is kept)`,
-      kind: 'pitr-leftover',
-      expected: 'none',
-      actual: m[app]!.join(', '),
-    }));
+  return leftoverApps(wanted, m).map((app) => ({
+    summary: `point-in-time recovery is off for ${app}: stop and disable its WAL receiver and base-backup timer, remove its files in ${PITR_ETC} (its archive in ${PITR_DIR}/${app} is kept)`,
+    kind: 'pitr-leftover',
+    expected: 'none',
+    actual: m[app]!.join(', '),
+  }));
 }
 
 /** Shell: one app's PITR units stopped and disabled, its files under PITR_ETC removed. */
@@ -84,11 +87,7 @@ export function pitrLeftoverTask(
     probe: leftoverProbe,
     parse: parseLeftovers,
     diff: (m) => diffLeftovers(wanted, m),
-    apply: (m) =>
-      Object.keys(m)
-        .filter((app) => !wanted.includes(app))
-        .sort()
-        .map((app) => ({ script: teardownScript(app) })),
+    apply: (m) => leftoverApps(wanted, m).map((app) => ({ script: teardownScript(app) })),
   };
 }
 
